@@ -1,0 +1,94 @@
+"""The generation interface every backend (ONNX, plain torch, tensor-parallel torch) speaks.
+
+Callers (the daemon's scheduler, the CLI, benchmarks) depend only on these types, so a
+backend can be swapped without touching them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 64  # hard budget of generated tokens
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0  # nucleus mass kept when sampling
+    seed: int | None = None  # fixes the sampling stream; None draws a fresh seed
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
+    stop_at_newline: bool = False  # single-line mode: end at the first newline
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 0:
+            raise ValueError("max_new_tokens must be >= 0")
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    token_id: int
+    text: str  # the text this token adds (may be "" for a partial UTF-8 sequence)
+    logprob: float  # log-probability of the chosen token under the (unscaled) model
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    reused_prefix_tokens: int = 0  # prompt tokens whose KV came from the previous request
+    generated_tokens: int = 0
+    finish_reason: str = ""  # "stop" | "length" | "newline" | "cancelled" | "eos"
+    time_to_first_token_s: float = 0.0
+    decode_s: float = 0.0
+
+
+class CancelToken:
+    """Cooperative cancellation: the generation loop checks it between decode steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class Generation:
+    """One running generation: iterate it for tokens; ``stats`` is complete once it ends."""
+
+    tokens: Iterator[GeneratedToken]
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    def __iter__(self) -> Iterator[GeneratedToken]:
+        return self.tokens
+
+    def text(self) -> str:
+        return "".join(t.text for t in self.tokens)
+
+
+class TextGenerator(Protocol):
+    """A loaded model that completes text. Not thread-safe: one generation at a time."""
+
+    name: str
+    context_tokens: int  # the most prompt + generated tokens the model accepts
+
+    def generate(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Generation: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def close(self) -> None: ...
