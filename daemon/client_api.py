@@ -1,0 +1,95 @@
+"""The one small interface between the language server and the daemon core.
+
+``codegend lsp`` only ever talks to a :class:`CompletionClient`. The same LSP code runs
+with the daemon core in its own process (``--embedded``) or shared over loopback HTTP;
+only the client object differs. Everything here is plain data so it crosses HTTP as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+CompletionMode = Literal["line", "block"]
+ModelState = Literal["loading", "ready", "failed", "unloaded"]
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    prefix: str  # text before the cursor, already cut to the model's budget by the caller
+    suffix: str = ""  # text after the cursor (used by models with a fill-in-the-middle template)
+    language: str = ""  # LSP language id; picks the model through the routes
+    path: str | None = None  # file path, for glob routes
+    document_key: str | None = None  # a newer request with the same key supersedes this one
+    mode: CompletionMode = "line"  # line: stop at the first newline; block: multi-line
+    invoked: bool = False  # explicit (Invoked) requests are served before automatic ones
+    max_new_tokens: int | None = None  # None: the model's configured budget
+    stop: tuple[str, ...] = ()
+    model: str | None = None  # name a model explicitly instead of routing by language
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class CompletionChunk:
+    text: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    text: str
+    model: str
+    finish_reason: str  # stop | length | newline | eos | cancelled
+    prompt_tokens: int = 0
+    reused_prefix_tokens: int = 0
+    generated_tokens: int = 0
+    logprobs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    context_tokens: int  # prompt + completion must fit in this many tokens
+    max_new_tokens: int
+    fill_in_the_middle: bool = False  # the model has infill tokens and uses the suffix
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    state: ModelState
+    reason: str = ""  # why it failed, or what it is loading
+    backend: str = ""  # onnx | torch | torch-tp, with the reason it was chosen in ``reason``
+    languages: tuple[str, ...] = field(default_factory=tuple)
+
+
+class DaemonUnavailable(Exception):
+    """The daemon could not be reached (or restarted); the caller answers empty and says why."""
+
+
+class CompletionClient(Protocol):
+    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
+        """The model that would serve this language (routing applied)."""
+        ...
+
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
+        """Token counts of ``texts`` under ``model``'s tokenizer (for prompt budgets)."""
+        ...
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        """Chunks as the model produces them. Cancelling the consuming task (or closing the
+        iterator) cancels the generation: it stops within one decode step."""
+        ...
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        """The whole completion; cancelling the awaiting task cancels the generation."""
+        ...
+
+    async def models(self) -> list[ModelStatus]:
+        """Every configured model and its state."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,39 @@
+"""The one thing a backend must do: feed tokens through a KV-cached model and return logits.
+
+The generation loop (``generate.py``) owns everything else: prefix reuse, sampling, stop
+rules, streaming and cancellation. A backend (ONNX Runtime, plain torch, the tensor-parallel
+group) only implements this small protocol, so all of them behave the same.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class CausalStepper(Protocol):
+    """A model plus the KV cache of one sequence (batch size 1)."""
+
+    vocab_size: int
+    max_positions: int  # the longest sequence (cached + new) the model accepts
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many tokens the KV cache holds right now."""
+        ...
+
+    def truncate(self, length: int) -> None:
+        """Keep only the first ``length`` cached positions (0 clears the cache)."""
+        ...
+
+    def feed(self, token_ids: list[int]) -> np.ndarray:
+        """Run ``token_ids`` after the cached ones; extend the cache with them.
+
+        Returns the float32 logits of the last fed position, shape ``[vocab_size]``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the model and its cache."""
+        ...
