@@ -24,8 +24,6 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "run the shared daemon: YAML-configured models behind an HTTP API on loopback"),
     ("lsp", "codegend.lsp.cmd_lsp",
      "run the language server on stdio for an editor (inline completions)"),
-    ("eval", "codegend.daemon.cmd_eval",
-     "measure quantization recipes against fp32: quality, size and speed"),
 )
 
 
@@ -56,11 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # Our own log lines at INFO; libraries (the ONNX quantizer logs every tensor) only warn.
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
+        level=logging.DEBUG if args.debug else logging.WARNING,
         format="codegend: %(message)s" if not args.debug else "%(asctime)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("codegend").setLevel(logging.DEBUG if args.debug else logging.INFO)
     try:
         return int(_command_module(args._module).run(args) or 0)
     except CodegendError as err:

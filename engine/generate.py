@@ -1,0 +1,164 @@
+"""The generation loop: prefix reuse, sampling, stop rules, streaming and cancellation.
+
+It drives any :class:`~codegend.engine.stepper.CausalStepper` (ONNX Runtime, plain torch, the
+tensor-parallel group), so every backend reuses the KV cache, samples, stops and cancels the
+same way. Named stages follow gpt-fast: ``_prefill`` feeds what the cache lacks, ``_decode``
+feeds one token at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from codegend.engine.sampling import Sampler
+from codegend.engine.stepper import CausalStepper
+from codegend.engine.stop_rules import StopMatcher
+from codegend.engine.tokenizer import Tokenizer
+from codegend.engine.types import (
+    CancelToken,
+    GeneratedToken,
+    Generation,
+    GenerationStats,
+    SamplingParams,
+)
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+class StepperGenerator:
+    """A :class:`~codegend.engine.types.TextGenerator` over one stepper and its tokenizer.
+
+    It remembers which tokens the stepper's KV cache holds, so the next prompt only feeds
+    what differs from the previous one (typing a character re-runs one or two tokens).
+    """
+
+    def __init__(
+        self, name: str, stepper: CausalStepper, tokenizer: Tokenizer, context_tokens: int
+    ) -> None:
+        assert context_tokens <= stepper.max_positions, "context exceeds the model's positions"
+        self.name = name
+        self.stepper = stepper
+        self.tokenizer = tokenizer
+        self.context_tokens = context_tokens
+        self._cached_ids: list[int] = []  # exactly the tokens whose KV the stepper holds
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+    def generate(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+    ) -> Generation:
+        stats = GenerationStats()
+        tokens = self._run(prompt, params, cancel or CancelToken(), stats)
+        return Generation(tokens=tokens, stats=stats)
+
+    def generate_ids(
+        self, prompt_ids: list[int], params: SamplingParams, cancel: CancelToken | None = None
+    ) -> list[int]:
+        """Token ids only (no detokenizing or stop strings): for tests and benchmarks."""
+        stats = GenerationStats()
+        return [t.token_id for t in self._run_ids(prompt_ids, params, cancel, stats)]
+
+    def close(self) -> None:
+        self._cached_ids = []
+        self.stepper.close()
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _run(
+        self, prompt: str, params: SamplingParams, cancel: CancelToken, stats: GenerationStats
+    ) -> Iterator[GeneratedToken]:
+        stops = params.stop + (("\n",) if params.stop_at_newline else ())
+        matcher = StopMatcher(stops)
+        generated: list[int] = []
+        emitted = ""
+        for token in self._run_ids(self.tokenizer.encode(prompt), params, cancel, stats):
+            generated.append(token.token_id)
+            text = self.tokenizer.decode(generated)
+            if text.endswith("\ufffd"):
+                # An incomplete UTF-8 sequence: wait for the token that finishes it.
+                yield GeneratedToken(token.token_id, "", token.logprob)
+                continue
+            released = matcher.push(text[len(emitted):])
+            emitted = text
+            yield GeneratedToken(token.token_id, released, token.logprob)
+            if matcher.stopped_on is not None:
+                stats.finish_reason = "newline" if matcher.stopped_on == "\n" else "stop"
+                return
+        tail = matcher.flush()
+        if tail:
+            yield GeneratedToken(-1, tail, 0.0)
+
+    def _run_ids(
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        cancel: CancelToken | None,
+        stats: GenerationStats,
+    ) -> Iterator[GeneratedToken]:
+        cancel = cancel or CancelToken()
+        budget = max(1, self.context_tokens - params.max_new_tokens)
+        prompt_ids = prompt_ids[-budget:] if prompt_ids else [self.tokenizer.bos_token_id]
+        stats.prompt_tokens = len(prompt_ids)
+        sampler = Sampler(params)
+        started = time.perf_counter()
+        if params.max_new_tokens == 0:
+            stats.finish_reason = "length"
+            return
+        if cancel.cancelled:
+            stats.finish_reason = "cancelled"
+            return
+        logits = self._prefill(prompt_ids, stats)
+        stats.time_to_first_token_s = time.perf_counter() - started
+        decode_started = time.perf_counter()
+        try:
+            yield from self._decode(logits, sampler, params, cancel, stats)
+        finally:
+            stats.decode_s = time.perf_counter() - decode_started
+
+    def _prefill(self, prompt_ids: list[int], stats: GenerationStats) -> np.ndarray:
+        # At least one token must be fed to get logits for the next position.
+        reuse = min(common_prefix_length(self._cached_ids, prompt_ids), len(prompt_ids) - 1)
+        self.stepper.truncate(reuse)
+        self._cached_ids = self._cached_ids[:reuse]
+        stats.reused_prefix_tokens = reuse
+        logits = self.stepper.feed(prompt_ids[reuse:])
+        self._cached_ids = list(prompt_ids)
+        return logits
+
+    def _decode(
+        self,
+        logits: np.ndarray,
+        sampler: Sampler,
+        params: SamplingParams,
+        cancel: CancelToken,
+        stats: GenerationStats,
+    ) -> Iterator[GeneratedToken]:
+        eos = self.tokenizer.eos_token_id
+        while True:
+            token, logprob = sampler.choose(logits)
+            if token == eos:
+                stats.finish_reason = "eos"
+                return
+            stats.generated_tokens += 1
+            yield GeneratedToken(token, "", logprob)
+            if stats.generated_tokens >= params.max_new_tokens:
+                stats.finish_reason = "length"
+                return
+            if len(self._cached_ids) + 1 > self.context_tokens:
+                stats.finish_reason = "length"
+                return
+            if cancel.cancelled:
+                stats.finish_reason = "cancelled"
+                return
+            logits = self.stepper.feed([token])
+            self._cached_ids.append(token)

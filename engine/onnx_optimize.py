@@ -1,0 +1,66 @@
+"""Stage 2: graph optimization with ONNX Runtime's transformer optimizer (via optimum).
+
+optimum maps CodeGen to the gpt2 fusion patterns: LayerNorm/SkipLayerNorm and FastGelu
+fuse; attention does not (CodeGen's rotary attention has no stock fusion). The fused
+operator counts go into the manifest so a regression in fusion is visible.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import shutil
+from pathlib import Path
+
+from codegend.engine.artifacts import MODEL_FILE
+from codegend.engine.errors import ArtifactError
+from codegend.engine.onnx_validate import logit_differences, require_within
+
+log = logging.getLogger(__name__)
+
+OPTIMIZE_TOLERANCE = 1e-3
+OPTIMIZATION_LEVEL = 2  # basic + extended fusions; 99 adds layout changes ORT can redo itself
+
+
+def operator_counts(model_path: Path) -> collections.Counter:
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    return collections.Counter(node.op_type for node in model.graph.node)
+
+
+def fused_operators(before: collections.Counter, after: collections.Counter) -> dict[str, int]:
+    """Operator types the optimizer introduced (fusions), with how many of each."""
+    return {op: n for op, n in sorted(after.items()) if n > before.get(op, 0)}
+
+
+def optimize(source_dir: Path, out_dir: Path, torch_model, vocab_size: int,
+             for_gpu: bool = False) -> dict:
+    from optimum.onnxruntime import ORTOptimizer
+    from optimum.onnxruntime.configuration import OptimizationConfig
+
+    log.info("optimizing the ONNX graph (ONNX Runtime transformer optimizer, gpt2 patterns)")
+    staging = out_dir / "staging"
+    try:
+        optimizer = ORTOptimizer.from_pretrained(str(source_dir), file_names=[MODEL_FILE])
+        config = OptimizationConfig(
+            optimization_level=OPTIMIZATION_LEVEL, optimize_for_gpu=for_gpu, fp16=for_gpu
+        )
+        optimizer.optimize(save_dir=str(staging), optimization_config=config)
+    except Exception as err:  # the optimizer fails with assorted types on unusual graphs
+        raise ArtifactError(f"{source_dir}: graph optimization failed ({err})") from err
+    optimized = next(staging.glob("*_optimized.onnx"), None)
+    if optimized is None:
+        raise ArtifactError(f"{source_dir}: the optimizer wrote no graph")
+    for produced in staging.iterdir():  # the graph plus any external-data file it references
+        target = MODEL_FILE if produced == optimized else produced.name
+        shutil.move(str(produced), str(out_dir / target))
+    staging.rmdir()
+    fused = fused_operators(operator_counts(source_dir / MODEL_FILE), operator_counts(
+        out_dir / MODEL_FILE))
+    log.info("fused operators: %s", ", ".join(f"{op} x{n}" for op, n in fused.items()) or "none")
+    result = {"fused_operators": fused, "optimization_level": OPTIMIZATION_LEVEL}
+    if not for_gpu:  # an fp16 graph is checked on the GPU by its own tests, not against fp32
+        diffs = logit_differences(out_dir / MODEL_FILE, torch_model, vocab_size)
+        result["validation"] = require_within(diffs, OPTIMIZE_TOLERANCE, "optimized", out_dir)
+    return result
