@@ -1,0 +1,53 @@
+"""What every post-processor receives: the candidate text and the context it will land in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from codegend.daemon.client_api import CompletionMode
+from codegend.lsp.cursor import CursorContext
+from codegend.lsp.indentation import IndentStyle
+from codegend.lsp.stop_rules import StopRule, stop_rule_for
+
+SUFFIX_LINES = 20  # lines after the cursor the rules compare against
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # what would be inserted at the cursor
+
+
+@dataclass(frozen=True)
+class PostprocessContext:
+    cursor: CursorContext
+    mode: CompletionMode
+    stop_rule: StopRule
+    stop: tuple[str, ...] = ()  # stop strings the request carried
+    indent_style: IndentStyle | None = None  # the document's; None: not known yet
+
+    @classmethod
+    def for_cursor(
+        cls,
+        cursor: CursorContext,
+        mode: CompletionMode,
+        indent_style: IndentStyle | None = None,
+        stop: tuple[str, ...] = (),
+    ) -> PostprocessContext:
+        return cls(cursor, mode, stop_rule_for(mode, cursor.line_prefix), stop, indent_style)
+
+    @property
+    def line_prefix(self) -> str:
+        return self.cursor.line_prefix
+
+    @property
+    def line_suffix(self) -> str:
+        return self.cursor.line_suffix
+
+    def suffix(self) -> str:
+        """The text after the cursor, a few lines deep."""
+        return self.cursor.suffix(SUFFIX_LINES)
+
+
+class Postprocessor(Protocol):
+    def __call__(self, item: Candidate, context: PostprocessContext) -> Candidate | None: ...

@@ -1,0 +1,84 @@
+"""Where a completion ends, for its mode: the first newline of a single line, or the first
+line that dedents below the block it started in.
+
+The rules run while tokens stream in, so the generation is cancelled as soon as one fires
+instead of running to its token budget; post-processing applies the same rule once more to
+cut what arrived in the chunk that crossed the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from codegend.daemon.client_api import CompletionMode
+from codegend.lsp.indentation import DEFAULT_TAB_SIZE, indent_width, is_blank
+
+
+class StopRule(Protocol):
+    def cut_index(self, text: str) -> int | None:
+        """Where ``text`` (the completion so far) must end, or None to keep going."""
+        ...
+
+
+@dataclass(frozen=True)
+class LineStop:
+    """Single-line mode: nothing past the first newline."""
+
+    def cut_index(self, text: str) -> int | None:
+        index = text.find("\n")
+        return index if index >= 0 else None
+
+
+@dataclass(frozen=True)
+class BlockStop:
+    """Multi-line mode: the block ends at the first line indented less than its first line.
+
+    ``line_prefix`` is the cursor line before the cursor. When it holds code (the cursor
+    ends a block opener), the block starts on the next line; otherwise it starts on the
+    cursor line itself, whose indentation the prefix already carries. A block that starts at
+    column 0 cannot dedent, so it ends at its first blank line instead.
+    """
+
+    line_prefix: str
+    tab_size: int = DEFAULT_TAB_SIZE
+
+    def cut_index(self, text: str) -> int | None:
+        opener_line = not is_blank(self.line_prefix)
+        block_indent: int | None = None
+        start = -len(self.line_prefix)  # where each line starts, as an index into ``text``
+        lines = (self.line_prefix + text).split("\n")
+        for number, line in enumerate(lines):
+            complete = number < len(lines) - 1  # the last line may still grow
+            if number == 0 and opener_line:
+                pass
+            elif block_indent is None:
+                if not is_blank(line):
+                    block_indent = indent_width(line, self.tab_size)
+            elif is_blank(line):
+                if block_indent == 0 and complete:
+                    return max(start - 1, 0)
+            elif indent_width(line, self.tab_size) < block_indent:
+                return max(start - 1, 0)  # cut before the newline that led to this line
+            start += len(line) + 1
+        return None
+
+
+def stop_rule_for(mode: CompletionMode, line_prefix: str) -> StopRule:
+    return LineStop() if mode == "line" else BlockStop(line_prefix)
+
+
+class StreamingStop:
+    """Feeds streamed chunks to a rule; says when to cancel the stream."""
+
+    def __init__(self, rule: StopRule) -> None:
+        self.rule = rule
+        self.text = ""
+        self.fired = False
+
+    def feed(self, chunk: str) -> bool:
+        """Add a chunk; True once the rule has fired (the caller stops consuming)."""
+        self.text += chunk
+        if not self.fired and self.rule.cut_index(self.text) is not None:
+            self.fired = True
+        return self.fired
