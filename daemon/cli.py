@@ -1,7 +1,7 @@
 """The `codegend` command line: one subcommand per module, imported only when it runs.
 
 Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int`` and keeps
-heavy imports (torch, onnxruntime) inside ``run`` so that ``codegend --help`` stays instant.
+heavy imports (torch, onnxruntime) inside ``run``; ``codegend --help`` imports none of them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported (for its arguments)."""
     parser = argparse.ArgumentParser(
         prog="codegend",
         description="Private, offline code completion from a local CodeGen model.",
@@ -35,21 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"codegend {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, module_name, description in COMMANDS:
         command_parser = sub.add_parser(name, help=description, description=description)
         command_parser.set_defaults(_module=module_name)
-        _command_module(module_name).add_arguments(command_parser)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(command_parser)
     return parser
-
-
-def _command_module(module_name: str):
-    return importlib.import_module(module_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from codegend.engine.errors import CodegendError
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("codegend").setLevel(logging.DEBUG if args.debug else logging.INFO)
     try:
-        return int(_command_module(args._module).run(args) or 0)
+        return int(importlib.import_module(args._module).run(args) or 0)
     except CodegendError as err:
         if args.debug:
             raise
@@ -70,3 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug or an unforeseen failure: still one line, no traceback
+        if args.debug:
+            raise
+        print(f"codegend: error: unexpected {type(err).__name__}: {err} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
