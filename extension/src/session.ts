@@ -1,0 +1,219 @@
+// One running `codegend lsp` and its language client: start, stop, restart within a budget,
+// settings pushed on change, and every lifecycle step reported as a StatusEvent.
+import * as fs from "fs";
+import * as os from "os";
+import * as vscode from "vscode";
+import {
+  CloseAction, CloseHandlerResult, DidChangeConfigurationNotification, ErrorAction, ErrorHandler,
+  ErrorHandlerResult, LanguageClient, LanguageClientOptions, ServerOptions, State, TransportKind,
+} from "vscode-languageclient/node";
+import { SERVED_LANGUAGES } from "./languages";
+import { SETTINGS_SECTION, STATUS_NOTIFICATION, parseStatusParams } from "./protocol";
+import { RestartBudget } from "./restartBudget";
+import { resolveServerCommand } from "./serverCommand";
+import { ServerSettings, isEnabledFor, readServerSettings } from "./settings";
+import { StatusEvent } from "./status";
+
+const MAX_RESTARTS = 4;
+const RESTART_WINDOW_MS = 3 * 60 * 1000;
+// A server that never sends codegend/status is treated as ready after this long.
+const STATUS_GRACE_MS = 3000;
+
+/** The library's own error pop-ups are generic; the session reports failures itself. */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
+
+export class ServerSession implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private readonly budget = new RestartBudget(MAX_RESTARTS, RESTART_WINDOW_MS);
+  private statusSeen = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly output: vscode.LogOutputChannel,
+    private readonly report: (event: StatusEvent) => void,
+  ) {}
+
+  get running(): LanguageClient | undefined {
+    return this.client?.isRunning() ? this.client : undefined;
+  }
+
+  settings(): ServerSettings {
+    const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+    return readServerSettings((key) => config.get(key), {
+      home: os.homedir(),
+      workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+    });
+  }
+
+  async start(): Promise<void> {
+    const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+    const resolution = resolveServerCommand(config.get("server.command"), config.get("server.args"), {
+      path: process.env.PATH ?? "",
+      platform: process.platform,
+      home: os.homedir(),
+      isExecutable: isExecutableFile,
+    });
+    if (!resolution.ok) {
+      this.output.error(resolution.message);
+      this.report({ kind: "notFound", message: resolution.message });
+      const choice = await vscode.window.showErrorMessage(resolution.message, "Open Setting");
+      if (choice === "Open Setting") {
+        await vscode.commands.executeCommand("workbench.action.openSettings", "codegend.server.command");
+      }
+      return;
+    }
+    this.output.info(`starting the server: ${resolution.description}`);
+    const serverOptions: ServerOptions = {
+      command: resolution.server.command,
+      args: resolution.server.args,
+      transport: TransportKind.stdio,
+    };
+    const client = new QuietLanguageClient("codegend", "codegend", serverOptions, this.clientOptions());
+    client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
+      const parsed = parseStatusParams(params);
+      if (parsed === undefined) {
+        this.output.warn(`ignoring a malformed ${STATUS_NOTIFICATION}: ${JSON.stringify(params)}`);
+        return;
+      }
+      this.statusSeen = true;
+      this.report({ kind: "server", params: parsed });
+    });
+    client.onDidChangeState(({ newState }) => {
+      if (newState === State.Starting) {
+        this.statusSeen = false;
+        this.report({ kind: "starting" });
+      } else if (newState === State.Running) {
+        this.armGraceTimer();
+      }
+    });
+    this.client = client;
+    try {
+      await client.start();
+    } catch (err) {
+      // The close handler has already reported the crash or scheduled a restart.
+      this.output.error(`the server did not start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.clearGraceTimer();
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined && client.needsStop()) {
+      await client.stop(5000).catch((err) => this.output.warn(`stopping the server: ${String(err)}`));
+    }
+  }
+
+  /** A restart the user asked for: a fresh process and a fresh crash budget. */
+  async restart(): Promise<void> {
+    this.budget.reset();
+    await this.stop();
+    this.report({ kind: "starting", message: "Restarted on request." });
+    await this.start();
+  }
+
+  /** Pushes the current settings; the server applies them without a restart. */
+  async pushSettings(): Promise<void> {
+    const client = this.running;
+    if (client !== undefined) {
+      await client.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: { [SETTINGS_SECTION]: this.settings() },
+      });
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+  }
+
+  private clientOptions(): LanguageClientOptions {
+    return {
+      documentSelector: SERVED_LANGUAGES.flatMap((language) => [
+        { scheme: "file", language },
+        { scheme: "untitled", language },
+      ]),
+      outputChannel: this.output,
+      initializationOptions: this.settings(),
+      errorHandler: this.errorHandler(),
+      middleware: {
+        // Asked for by the server: always the normalized settings, not VS Code's raw ones.
+        workspace: {
+          configuration: async (params, token, next) => {
+            const values = await next(params, token);
+            if (!Array.isArray(values)) {
+              return values;
+            }
+            return values.map((value, index) =>
+              params.items[index]?.section === SETTINGS_SECTION ? this.settings() : value);
+          },
+        },
+        // A language switched off never costs the server a request.
+        provideInlineCompletionItems: (document, position, context, token, next) =>
+          isEnabledFor(this.settings(), document.languageId) ? next(document, position, context, token) : null,
+      },
+    };
+  }
+
+  private errorHandler(): ErrorHandler {
+    return {
+      error: (_error, _message, count): ErrorHandlerResult => ({
+        action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+        handled: true,
+      }),
+      closed: (): CloseHandlerResult => {
+        this.clearGraceTimer();
+        const decision = this.budget.recordCrash(Date.now());
+        if (decision.restart) {
+          const message = `The server stopped; restarting (${decision.crashes} of ${MAX_RESTARTS} restarts).`;
+          this.output.warn(message);
+          this.report({ kind: "starting", message });
+          return { action: CloseAction.Restart, handled: true };
+        }
+        const message = `The codegend server stopped ${decision.crashes} times in ${RESTART_WINDOW_MS / 60000} ` +
+          `minutes and will not be restarted. Its log is in the output channel.`;
+        this.output.error(message);
+        this.report({ kind: "crashed", message });
+        void this.offerRecovery(message);
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    };
+  }
+
+  private async offerRecovery(message: string): Promise<void> {
+    const choice = await vscode.window.showErrorMessage(message, "Show Output", "Restart");
+    if (choice === "Show Output") {
+      this.output.show();
+    } else if (choice === "Restart") {
+      await this.restart();
+    }
+  }
+
+  private armGraceTimer(): void {
+    this.clearGraceTimer();
+    this.graceTimer = setTimeout(() => {
+      if (!this.statusSeen && this.client?.isRunning()) {
+        this.report({ kind: "server", params: { state: "ready" } });
+      }
+    }, STATUS_GRACE_MS);
+  }
+
+  private clearGraceTimer(): void {
+    if (this.graceTimer !== undefined) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+    }
+  }
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}

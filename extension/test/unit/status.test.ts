@@ -1,0 +1,68 @@
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "../../src/status";
+
+const everywhere = { enabled: true, languageId: "python", languageEnabled: true };
+
+function run(events: StatusEvent[]): Status {
+  return events.reduce(nextStatus, INITIAL_STATUS);
+}
+
+test("a normal start: starting, loading the model, ready with its name", () => {
+  const starting = run([{ kind: "starting" }]);
+  assert.equal(renderStatus(starting, everywhere).text, "$(sync~spin) codegend: starting");
+  const loading = nextStatus(starting, { kind: "server", params: { state: "loading", model: "default" } });
+  assert.equal(renderStatus(loading, everywhere).text, "$(sync~spin) codegend: loading default");
+  const ready = nextStatus(loading, { kind: "server", params: { state: "ready" } });
+  const view = renderStatus(ready, everywhere);
+  assert.equal(view.text, "$(check) codegend: default"); // the model name is kept from "loading"
+  assert.equal(view.accessibleLabel, "codegend ready, model default");
+  assert.equal(view.severity, "normal");
+});
+
+test("failures are red and say why", () => {
+  const failed = run([{ kind: "server", params: { state: "failed", message: "config.yaml line 3: unknown key 'modle'" } }]);
+  const view = renderStatus(failed, everywhere);
+  assert.equal(view.severity, "error");
+  assert.equal(view.text, "$(error) codegend: error");
+  assert.match(view.tooltip, /unknown key 'modle'/);
+  assert.match(view.accessibleLabel, /unknown key 'modle'/);
+
+  const notFound = renderStatus(run([{ kind: "notFound", message: "not on PATH" }]), everywhere);
+  assert.equal(notFound.severity, "error");
+  assert.match(notFound.tooltip, /not on PATH/);
+
+  const crashed = renderStatus(run([{ kind: "crashed", message: "stopped 5 times" }]), everywhere);
+  assert.equal(crashed.text, "$(error) codegend: crashed");
+});
+
+test("errors show even when completions are switched off", () => {
+  const view = renderStatus(run([{ kind: "startFailed", message: "spawn EACCES" }]), { ...everywhere, enabled: false });
+  assert.equal(view.severity, "error");
+  assert.match(view.tooltip, /spawn EACCES/);
+});
+
+test("switched off globally, by the server, or for one language", () => {
+  const ready = run([{ kind: "server", params: { state: "ready", model: "default" } }]);
+  assert.equal(renderStatus(ready, { ...everywhere, enabled: false }).text, "$(circle-slash) codegend: off");
+  const serverOff = run([{ kind: "server", params: { state: "disabled", message: "disabled in config" } }]);
+  assert.match(renderStatus(serverOff, everywhere).tooltip, /disabled in config/);
+  const markdown = renderStatus(ready, { enabled: true, languageId: "markdown", languageEnabled: false });
+  assert.equal(markdown.text, "$(circle-slash) codegend: off for markdown");
+});
+
+test("a restart after a crash returns to starting and keeps the model", () => {
+  const status = run([
+    { kind: "server", params: { state: "ready", model: "big" } },
+    { kind: "starting", message: "restarting (1 of 4)" },
+  ]);
+  assert.deepEqual(status, { phase: "starting", model: "big", message: "restarting (1 of 4)" });
+  assert.match(renderStatus(status, everywhere).tooltip, /restarting \(1 of 4\)/);
+});
+
+test("not found forgets the old model; no editor open renders without a language", () => {
+  const status = run([{ kind: "server", params: { state: "ready", model: "big" } }, { kind: "notFound", message: "gone" }]);
+  assert.equal(status.model, undefined);
+  const view = renderStatus(run([{ kind: "server", params: { state: "ready" } }]), { enabled: true, languageEnabled: true });
+  assert.equal(view.text, "$(check) codegend: ready");
+});
