@@ -1,0 +1,137 @@
+"""The language server's link to the daemon core, and the status the editor shows for it.
+
+The client is opened in the background after ``initialized`` (loading a model can take a
+while and the editor must not wait for it); until it is ready, completions answer empty.
+Every change of state is published once: loading, ready, or failed with the reason. A
+failure never stops the server: the next request tries again and a success says ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from codegend.daemon.client_api import CompletionClient, ModelStatus
+
+logger = logging.getLogger(__name__)
+
+StatusState = Literal["loading", "ready", "failed", "disabled"]
+Opener = Callable[[], Awaitable[CompletionClient]]
+POLL_SECONDS = 0.25  # how often a loading model is asked whether it is ready yet
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    state: StatusState
+    model: str | None = None
+    message: str = ""
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"state": self.state, "model": self.model, "message": self.message}
+
+
+def describe_error(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+class EngineConnection:
+    def __init__(self, opener: Opener, publish: Callable[[EngineStatus], None]) -> None:
+        self._opener = opener
+        self._publish = publish
+        self.client: CompletionClient | None = None
+        self.status = EngineStatus("loading", message="starting the completion engine")
+        self._opening: asyncio.Task | None = None
+        self._refreshing: asyncio.Task | None = None
+        self.preferred_model: str | None = None  # the model the status is about, if chosen
+
+    def _set(self, status: EngineStatus) -> None:
+        if status != self.status:
+            self.status = status
+            self._publish(status)
+
+    def start(self, opener: Opener | None = None) -> None:
+        """Open (or, with a new ``opener``, reopen) the client in the background."""
+        if opener is not None:
+            self._opener = opener
+        if self._opening is not None:
+            self._opening.cancel()
+        self._opening = asyncio.get_running_loop().create_task(self._open())
+
+    async def _open(self) -> None:
+        old, self.client = self.client, None
+        if old is not None:
+            await _close_quietly(old)
+        self.status = EngineStatus("disabled")  # so that "loading" is always published
+        self._set(EngineStatus("loading", message="starting the completion engine"))
+        try:
+            client = await self._opener()
+        except Exception as err:
+            logger.exception("could not start the completion engine")
+            self._set(EngineStatus("failed", message=describe_error(err)))
+            return
+        self.client = client
+        await self.refresh()
+
+    async def wait_opened(self) -> None:
+        if self._opening is not None:
+            await asyncio.shield(self._opening)
+
+    def refresh_in_background(self) -> None:
+        """Re-read the models' states without making the caller wait for a loading model."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self.refresh())
+
+    async def refresh(self) -> list[ModelStatus]:
+        """Ask the daemon for its models until none is loading; publish what they say."""
+        while self.client is not None:
+            try:
+                models = await self.client.models()
+            except Exception as err:
+                self.report_failure(err)
+                return []
+            primary = _primary(models, self.preferred_model)
+            if primary is None:
+                self._set(EngineStatus("failed", message="the configuration names no model"))
+            elif primary.state == "failed":
+                reason = primary.reason or "it failed to load"
+                self._set(EngineStatus("failed", primary.name, f"{primary.name}: {reason}"))
+            elif primary.state == "loading":
+                self._set(EngineStatus("loading", primary.name, primary.reason or "loading"))
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            else:
+                self._set(EngineStatus("ready", primary.name))
+            return models
+        return []
+
+    def report_failure(self, err: BaseException, model: str | None = None) -> None:
+        self._set(EngineStatus("failed", model, describe_error(err)))
+
+    def report_success(self, model: str) -> None:
+        if self.status.state != "ready" or self.status.model != model:
+            self._set(EngineStatus("ready", model))
+
+    async def aclose(self) -> None:
+        for task in (self._opening, self._refreshing):
+            if task is not None:
+                task.cancel()
+        client, self.client = self.client, None
+        if client is not None:
+            await _close_quietly(client)
+
+
+def _primary(models: list[ModelStatus], preferred: str | None) -> ModelStatus | None:
+    """The model a status bar should speak of: the chosen one, else the first configured."""
+    chosen = next((m for m in models if m.name == preferred), None)
+    return chosen or (models[0] if models else None)
+
+
+async def _close_quietly(client: CompletionClient) -> None:
+    try:
+        await client.aclose()
+    except Exception:
+        logger.exception("closing the completion client failed")

@@ -1,0 +1,102 @@
+"""One completion through the named stages, on whatever engine the client reaches.
+
+mode → model info → prompt → stream (stop rules cancel early) → post-processing. The
+trigger stage, the cache and cancellation live in the service around this, because they
+decide whether this runs at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from codegend.daemon.client_api import (
+    CompletionChunk,
+    CompletionClient,
+    CompletionMode,
+    CompletionRequest,
+)
+from codegend.lsp.completion_mode import choose_mode
+from codegend.lsp.cursor import CursorContext
+from codegend.lsp.indentation import detect_indent_style
+from codegend.lsp.postprocess import Candidate, PostprocessContext, postprocess
+from codegend.lsp.prompt import Snippet, TokenCountCache, build_prompt
+from codegend.lsp.settings import MaxCompletion
+from codegend.lsp.stats import SessionCounters
+from codegend.lsp.stop_rules import StreamingStop, stop_rule_for
+
+logger = logging.getLogger(__name__)
+INDENT_SAMPLE_LINES = 200  # lines either side of the cursor that decide tabs vs spaces
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    text: str | None  # None: nothing worth showing
+    model: str
+    mode: CompletionMode
+    generated_chunks: int  # streamed chunks (one per generated token for the engine)
+    stopped_early: bool  # a stop rule fired and the stream was cancelled
+
+
+@contextlib.asynccontextmanager
+async def _closing(
+    stream: AsyncIterator[CompletionChunk],
+) -> AsyncIterator[AsyncIterator[CompletionChunk]]:
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _indent_style(cursor: CursorContext):
+    start = max(0, cursor.line - INDENT_SAMPLE_LINES)
+    return detect_indent_style(cursor.lines[start : cursor.line + INDENT_SAMPLE_LINES])
+
+
+async def run_pipeline(
+    cursor: CursorContext,
+    client: CompletionClient,
+    *,
+    invoked: bool,
+    max_completion: MaxCompletion,
+    token_counts: TokenCountCache,
+    snippets: Sequence[Snippet] = (),
+    model_override: str | None = None,
+    counters: SessionCounters | None = None,
+) -> PipelineResult:
+    mode = choose_mode(cursor, max_completion)
+    info = await client.model_info(cursor.language, cursor.path)
+    model = model_override or info.name
+    prompt = await build_prompt(cursor, info, token_counts.counter(client, info.name), snippets)
+    request = CompletionRequest(
+        prefix=prompt.prefix,
+        suffix=prompt.suffix,
+        language=cursor.language,
+        path=cursor.path,
+        document_key=cursor.uri or None,
+        mode=mode,
+        invoked=invoked,
+        model=model_override,
+    )
+    watcher = StreamingStop(stop_rule_for(mode, cursor.line_prefix))
+    chunks = 0
+    # Leaving the block closes the stream, which cancels the generation in the engine: a
+    # fired stop rule, a superseding request and $/cancelRequest all end up here.
+    async with _closing(client.stream(request)) as stream:
+        async for chunk in stream:
+            chunks += 1
+            if counters is not None:  # counted as they come: cancelled work costs too
+                counters.generated_tokens += 1
+            if watcher.feed(chunk.text):
+                break
+    context = PostprocessContext.for_cursor(cursor, mode, _indent_style(cursor))
+    item = postprocess(Candidate(watcher.text), context)
+    logger.debug(
+        "%s completion, %d prompt tokens, %d chunks%s: %r",
+        mode, prompt.tokens, chunks, " (stopped early)" if watcher.fired else "", watcher.text,
+    )
+    return PipelineResult(item.text if item else None, model, mode, chunks, watcher.fired)

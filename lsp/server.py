@@ -1,0 +1,286 @@
+"""The codegend language server: LSP 3.18 inline completions over pygls.
+
+Handlers are flat functions named after their LSP method, taking the server first; they
+translate between LSP and the completion service and hold no state of their own. All state
+lives on the server: its settings and the one :class:`CompletionService`, built together in
+:func:`build_server`. The codegend-specific requests are in ``custom_methods``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from codegend import __version__
+from codegend.daemon.client_api import CompletionClient
+from codegend.lsp import custom_methods
+from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.cursor import CursorContext
+from codegend.lsp.documents import (
+    client_position,
+    cursor_at,
+    insertion_of,
+    selected_columns,
+    snippets_for,
+)
+from codegend.lsp.protocol import CodegendProtocol
+from codegend.lsp.service import CompletionService, Suggestion
+from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
+from codegend.lsp.stats import AcceptanceStats
+from codegend.lsp.trigger import is_identifier_char
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_SECTION = "codegend"
+ACCEPT_COMMAND = "codegend.accept"
+CONFIGURATION_TIMEOUT_S = 5.0  # a client that never answers workspace/configuration
+ClientOpener = Callable[[str | None], Awaitable[CompletionClient]]
+
+
+class CodegendLanguageServer(LanguageServer):
+    def __init__(self, options: ServerOptions, open_client: ClientOpener) -> None:
+        super().__init__("codegend", __version__, protocol_cls=CodegendProtocol)
+        self.options = options
+        self.open_client = open_client
+        self.initial_settings = Settings()  # from initializationOptions
+        self.settings = Settings()  # initial settings with workspace/configuration on top
+        stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
+        connection = EngineConnection(self._opener(), self.publish_status)
+        self.service = CompletionService(connection, stats)
+
+    def config_path(self) -> str | None:
+        return self.options.config_path or self.settings.config_path
+
+    def _opener(self) -> Callable[[], Awaitable[CompletionClient]]:
+        config_path = self.config_path()
+        return lambda: self.open_client(config_path)
+
+    def publish_status(self, status: EngineStatus) -> None:
+        if not self.settings.enable and status.state != "disabled":
+            return  # the status bar says "disabled" until completions are switched back on
+        self.protocol.notify("codegend/status", status.as_json())
+        if status.state == "failed":
+            self.show(types.MessageType.Error, f"codegend: {status.message}")
+
+    def show(self, kind: types.MessageType, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_settings(self, raw: object, *, initial: bool = False) -> None:
+        """Settings from the client: problems are shown, defaults used in their place."""
+        base = Settings() if initial else self.initial_settings
+        settings, problems = settings_from_json(raw, base)
+        for problem in problems:
+            self.show(types.MessageType.Warning, str(problem))
+        previous, self.settings = self.settings, settings
+        if initial:
+            self.initial_settings = settings
+            return
+        if settings.enable != previous.enable:
+            status = self.service.connection.status
+            self.publish_status(status if settings.enable else EngineStatus("disabled"))
+        if settings.config_path != previous.config_path and not self.options.config_path:
+            self.service.connection.start(self._opener())
+
+
+# Lifecycle -------------------------------------------------------------------------------
+def initialize(ls: CodegendLanguageServer, params: types.InitializeParams) -> None:
+    ls.apply_settings(params.initialization_options, initial=True)
+
+
+async def initialized(ls: CodegendLanguageServer, params: types.InitializedParams) -> None:
+    await pull_configuration(ls)
+    if not ls.settings.enable:
+        ls.publish_status(EngineStatus("disabled"))
+    ls.service.connection.start(ls._opener())
+
+
+async def pull_configuration(ls: CodegendLanguageServer) -> None:
+    workspace_caps = ls.client_capabilities.workspace
+    if not (workspace_caps and workspace_caps.configuration):
+        return
+    request = types.ConfigurationParams(items=[types.ConfigurationItem(section=SETTINGS_SECTION)])
+    try:
+        answer = await asyncio.wait_for(
+            ls.workspace_configuration_async(request), CONFIGURATION_TIMEOUT_S
+        )
+    except Exception as err:  # a client without an answer keeps the settings it gave
+        logger.warning("workspace/configuration failed: %s", err)
+        return
+    if answer:
+        ls.apply_settings(answer[0])
+
+
+async def workspace_did_change_configuration(
+    ls: CodegendLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    workspace_caps = ls.client_capabilities.workspace
+    if workspace_caps and workspace_caps.configuration:
+        await pull_configuration(ls)
+    elif isinstance(params.settings, dict) and SETTINGS_SECTION in params.settings:
+        ls.apply_settings(params.settings[SETTINGS_SECTION])
+
+
+async def shutdown(ls: CodegendLanguageServer, params: None) -> None:
+    await ls.service.aclose()
+
+
+# Documents -------------------------------------------------------------------------------
+def text_document_did_open(
+    ls: CodegendLanguageServer, params: types.DidOpenTextDocumentParams
+) -> None:
+    ls.service.document_opened(params.text_document.uri)
+
+
+def text_document_did_change(
+    ls: CodegendLanguageServer, params: types.DidChangeTextDocumentParams
+) -> None:
+    uri = params.text_document.uri
+    insertion, line = insertion_of(ls.workspace, uri, params.content_changes)
+    ls.service.document_changed(uri, insertion, line)
+
+
+def text_document_did_close(
+    ls: CodegendLanguageServer, params: types.DidCloseTextDocumentParams
+) -> None:
+    ls.service.document_closed(params.text_document.uri)
+
+
+# Completion ------------------------------------------------------------------------------
+async def _suggest(
+    ls: CodegendLanguageServer, cursor: CursorContext, invoked: bool, cacheable: bool
+) -> Suggestion | None:
+    service = ls.service
+    try:
+        return await service.complete(
+            cursor,
+            invoked=invoked,
+            settings=ls.settings,
+            snippets=lambda: snippets_for(ls.workspace, cursor, service.activity),
+            cacheable=cacheable,
+        )
+    except asyncio.CancelledError:
+        if service.inflight.was_superseded():
+            return None  # a newer request for this document answers instead
+        raise  # $/cancelRequest: pygls answers "request cancelled"
+
+
+def _accept_command(suggestion: Suggestion, text: str) -> types.Command:
+    details = {
+        "model": suggestion.model,
+        "language": suggestion.language,
+        "length": len(text),
+        "id": suggestion.shown_id,
+        "source": suggestion.source,
+    }
+    return types.Command(
+        title="Accept codegend completion", command=ACCEPT_COMMAND, arguments=[details]
+    )
+
+
+async def text_document_inline_completion(
+    ls: CodegendLanguageServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    empty = types.InlineCompletionList(items=[])
+    cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
+    if cursor is None:
+        return empty
+    position = client_position(ls.workspace, cursor)
+    start, typed = position, ""
+    selected = params.context.selected_completion_info
+    if selected is not None and (columns := selected_columns(ls.workspace, cursor, selected)):
+        # The suggest widget has an item highlighted: complete as if it were accepted, and
+        # start the inline completion with its text over the same range.
+        cursor = cursor.with_line_replaced(*columns, selected.text)
+        start, typed = selected.range.start, selected.text
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    suggestion = await _suggest(ls, cursor, invoked, cacheable=not typed)
+    if suggestion is None:
+        return empty
+    text = typed + suggestion.text
+    item = types.InlineCompletionItem(
+        insert_text=text,
+        range=types.Range(start=start, end=position),
+        command=_accept_command(suggestion, suggestion.text),
+    )
+    return types.InlineCompletionList(items=[item])
+
+
+async def text_document_completion(
+    ls: CodegendLanguageServer, params: types.CompletionParams
+) -> types.CompletionList:
+    """The same completion for clients without inline completion: one item whose insert text
+    is the whole (possibly multi-line) suggestion. Asked on typing, so it follows the
+    automatic-trigger rules."""
+    empty = types.CompletionList(is_incomplete=True, items=[])
+    cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
+    if cursor is None:
+        return empty
+    suggestion = await _suggest(ls, cursor, invoked=False, cacheable=True)
+    if suggestion is None:
+        return empty
+    word = _word_before(cursor.line_prefix)
+    end = client_position(ls.workspace, cursor)
+    word_units = ls.workspace.position_codec.client_num_units(word)
+    word_start = types.Position(line=end.line, character=end.character - word_units)
+    text = word + suggestion.text
+    label = text.strip().splitlines()[0][:80]
+    item = types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Snippet,
+        detail=f"codegend · {suggestion.model}",
+        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text),
+        filter_text=text,
+        sort_text="0",
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=types.Range(start=word_start, end=end), new_text=text),
+        command=_accept_command(suggestion, suggestion.text),
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def _word_before(line_prefix: str) -> str:
+    start = len(line_prefix)
+    while start > 0 and is_identifier_char(line_prefix[start - 1]):
+        start -= 1
+    return line_prefix[start:]
+
+
+def build_server(
+    options: ServerOptions, open_client: ClientOpener | None = None
+) -> CodegendLanguageServer:
+    """The server with every handler registered; ``open_client`` defaults to the daemon's
+    (in-process with ``options.embedded``, else the shared daemon, started if needed)."""
+    server = CodegendLanguageServer(options, open_client or _daemon_opener(options))
+    features = [
+        (types.INITIALIZE, initialize, None),
+        (types.INITIALIZED, initialized, None),
+        (types.SHUTDOWN, shutdown, None),
+        (types.WORKSPACE_DID_CHANGE_CONFIGURATION, workspace_did_change_configuration, None),
+        (types.TEXT_DOCUMENT_DID_OPEN, text_document_did_open, None),
+        (types.TEXT_DOCUMENT_DID_CHANGE, text_document_did_change, None),
+        (types.TEXT_DOCUMENT_DID_CLOSE, text_document_did_close, None),
+        (
+            types.TEXT_DOCUMENT_INLINE_COMPLETION,
+            text_document_inline_completion,
+            types.InlineCompletionOptions(),
+        ),
+        (types.TEXT_DOCUMENT_COMPLETION, text_document_completion, types.CompletionOptions()),
+    ]
+    for method, handler, feature_options in features:
+        server.feature(method, feature_options)(handler)
+    custom_methods.register(server)
+    return server
+
+
+def _daemon_opener(options: ServerOptions) -> ClientOpener:
+    async def open_daemon_client(config_path: str | None) -> CompletionClient:
+        from codegend.daemon.connect import open_client
+
+        return await open_client(Path(config_path) if config_path else None, options.embedded)
+
+    return open_daemon_client

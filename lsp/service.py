@@ -1,0 +1,178 @@
+"""The completion service: all mutable state of the language server, in one object.
+
+Built once per server (see ``server.build_server``) and passed to every handler through the
+server. It owns the engine connection, the completion cache, the requests in flight, the
+token-count cache, document activity (for snippets) and the statistics, and runs one
+completion: cache → should we complete → debounce → pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from codegend.lsp.completion_cache import CachedSuggestion, CompletionCache, Insertion
+from codegend.lsp.connection import EngineConnection
+from codegend.lsp.cursor import CursorContext
+from codegend.lsp.inflight import InflightRequests, debounce
+from codegend.lsp.pipeline import run_pipeline
+from codegend.lsp.prompt import Snippet, TokenCountCache
+from codegend.lsp.settings import Settings
+from codegend.lsp.stats import AcceptanceStats, SessionCounters
+from codegend.lsp.trigger import should_complete
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str  # to insert at the cursor
+    model: str
+    language: str
+    source: Literal["model", "cache"]
+    shown_id: str  # identifies the suggestion as first shown (for acceptance counts)
+
+
+class DocumentActivity:
+    """Which open documents were edited most recently, and where."""
+
+    def __init__(self) -> None:
+        self._clock = itertools.count()
+        self._last_edit: dict[str, tuple[int, int]] = {}  # uri -> (sequence, line)
+
+    def touched(self, uri: str, line: int) -> None:
+        self._last_edit[uri] = (next(self._clock), line)
+
+    def forget(self, uri: str) -> None:
+        self._last_edit.pop(uri, None)
+
+    def most_recent_first(self, uris: Sequence[str]) -> list[tuple[str, int]]:
+        """``uris`` as (uri, line of last edit), most recently edited first."""
+        known = [(self._last_edit.get(u, (-1, 0)), u) for u in uris]
+        known.sort(key=lambda item: item[0][0], reverse=True)
+        return [(uri, edit[1]) for edit, uri in known]
+
+
+class CompletionService:
+    def __init__(self, connection: EngineConnection, stats: AcceptanceStats) -> None:
+        self.connection = connection
+        self.stats = stats
+        self.counters = SessionCounters()
+        self.cache = CompletionCache()
+        self.inflight = InflightRequests()
+        self.token_counts = TokenCountCache()
+        self.activity = DocumentActivity()
+        self.selected_model: str | None = None  # chosen through codegend/selectModel
+        self.last_model: str | None = None  # the model that answered last
+
+    def model_override(self, settings: Settings) -> str | None:
+        return self.selected_model or settings.model
+
+    def active_model(self, settings: Settings) -> str | None:
+        return self.model_override(settings) or self.last_model or self.connection.status.model
+
+    def select_model(self, model: str | None) -> None:
+        self.selected_model = model
+        self.connection.preferred_model = model
+        self.cache = CompletionCache()  # suggestions of the previous model are not its answers
+
+    # Documents -------------------------------------------------------------------------
+    def document_opened(self, uri: str) -> None:
+        self.activity.touched(uri, 0)
+
+    def document_changed(self, uri: str, insertion: Insertion | None, line: int) -> None:
+        self.cache.document_changed(uri, insertion)
+        self.activity.touched(uri, line)
+
+    def document_closed(self, uri: str) -> None:
+        self.cache.forget(uri)
+        self.activity.forget(uri)
+
+    # Completion ------------------------------------------------------------------------
+    async def complete(
+        self,
+        cursor: CursorContext,
+        *,
+        invoked: bool,
+        settings: Settings,
+        snippets: Callable[[], Sequence[Snippet]] = tuple,
+        cacheable: bool = True,
+    ) -> Suggestion | None:
+        """The suggestion at ``cursor``, or None. Raises CancelledError when a newer request
+        for the document or the client cancelled this one (``inflight`` tells which)."""
+        self.counters.requests += 1
+        if not settings.language_enabled(cursor.language):
+            self.counters.disabled += 1
+            return None
+        with self.inflight.track(cursor.uri):
+            try:
+                return await self._complete(cursor, invoked, settings, snippets, cacheable)
+            except asyncio.CancelledError:
+                self.counters.cancelled += 1
+                raise
+
+    async def _complete(
+        self,
+        cursor: CursorContext,
+        invoked: bool,
+        settings: Settings,
+        snippets: Callable[[], Sequence[Snippet]],
+        cacheable: bool,
+    ) -> Suggestion | None:
+        language = cursor.language
+        if cacheable and (hit := self.cache.lookup(cursor.uri, cursor.line, cursor.column)):
+            self.counters.answered_from_cache += 1
+            return Suggestion(hit.remaining, hit.model, language, "cache", hit.shown_id)
+        decision = should_complete(cursor, invoked)
+        if not decision.complete:
+            self.counters.skipped_by_trigger += 1
+            return None
+        if not invoked:
+            await debounce(settings.debounce_ms)
+        client = self.connection.client
+        if client is None:
+            self.counters.unavailable += 1
+            return None
+        try:
+            result = await run_pipeline(
+                cursor,
+                client,
+                invoked=invoked,
+                max_completion=settings.max_completion,
+                token_counts=self.token_counts,
+                snippets=snippets(),
+                model_override=self.model_override(settings),
+                counters=self.counters,
+            )
+        except Exception as err:  # the engine's problem must never become the editor's
+            logger.exception("completion failed")
+            self.connection.report_failure(err, self.model_override(settings))
+            self.counters.unavailable += 1
+            return None
+        self.connection.report_success(result.model)
+        self.last_model = result.model
+        if result.text is None:
+            self.counters.empty += 1
+            return None
+        self.counters.answered_by_model += 1
+        shown_id = uuid.uuid4().hex[:12]
+        if cacheable:
+            entry = CachedSuggestion(
+                cursor.line, cursor.column, result.text, result.model, shown_id
+            )
+            self.cache.store(cursor.uri, entry)
+        self.stats.record_shown(result.model, language)
+        return Suggestion(result.text, result.model, language, "model", shown_id)
+
+    def accepted(self, model: str, language: str, characters: int) -> None:
+        self.stats.record_accepted(model, language, characters)
+
+    async def aclose(self) -> None:
+        self.inflight.cancel_all()
+        self.stats.save()
+        await self.connection.aclose()

@@ -1,0 +1,83 @@
+"""A scripted CompletionClient for pipeline and server tests that need exact model output.
+
+The "model" answers from a script keyed by the last non-blank line of the prompt, streams
+its answer in small chunks (optionally slowly) and records what it was asked, what it
+finished and what was cancelled, so tests can see the pipeline's effect on the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from codegend.daemon.client_api import (
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResult,
+    ModelInfo,
+    ModelStatus,
+)
+
+
+@dataclass
+class ScriptedClient:
+    answers: dict[str, str] = field(default_factory=dict)  # last non-blank prompt line -> text
+    default_answer: str = ""
+    name: str = "fake"
+    context_tokens: int = 256
+    max_new_tokens: int = 16
+    fill_in_the_middle: bool = False
+    chunk_chars: int = 2  # characters per streamed chunk ("token")
+    chunk_delay_s: float = 0.0
+    failure: str | None = None  # model_info raises this (a model that failed to load)
+    extra_models: tuple[str, ...] = ()
+    requests: list[CompletionRequest] = field(default_factory=list)
+    finished: int = 0
+    cancelled: int = 0
+    chunks_sent: int = 0
+    counted_texts: list[str] = field(default_factory=list)
+
+    def answer_for(self, prefix: str) -> str:
+        lines = [line.strip() for line in prefix.split("\n") if line.strip()]
+        return self.answers.get(lines[-1] if lines else "", self.default_answer)
+
+    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
+        if self.failure:
+            raise RuntimeError(self.failure)
+        return ModelInfo(
+            self.name, self.context_tokens, self.max_new_tokens, self.fill_in_the_middle
+        )
+
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
+        self.counted_texts.extend(texts)
+        return [math.ceil(len(t.encode()) / 3) for t in texts]
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        self.requests.append(request)
+        text = self.answer_for(request.prefix)
+        done = False
+        try:
+            for start in range(0, len(text), self.chunk_chars):
+                if self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                self.chunks_sent += 1
+                yield CompletionChunk(text[start : start + self.chunk_chars], -0.1)
+            done = True
+            self.finished += 1
+        finally:
+            if not done:
+                self.cancelled += 1
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        text = "".join([c.text async for c in self.stream(request)])
+        return CompletionResult(text, self.name, "stop")
+
+    async def models(self) -> list[ModelStatus]:
+        state = "failed" if self.failure else "ready"
+        first = ModelStatus(self.name, state, self.failure or "")
+        return [first] + [ModelStatus(n, "ready") for n in self.extra_models]
+
+    async def aclose(self) -> None:
+        pass

@@ -1,0 +1,157 @@
+"""The completion service around the pipeline: cache, cancellation, debounce, failures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from codegend.lsp.completion_cache import Insertion
+from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.cursor import CursorContext
+from codegend.lsp.service import CompletionService
+from codegend.lsp.settings import Settings
+from codegend.lsp.stats import AcceptanceStats
+from tests.pipeline.fake_client import ScriptedClient
+
+pytestmark = pytest.mark.asyncio
+URI = "file:///w/a.py"
+QUICK = Settings(debounce_ms=0)
+
+
+async def _service(client: ScriptedClient) -> tuple[CompletionService, list[EngineStatus]]:
+    published: list[EngineStatus] = []
+
+    async def opener():
+        return client
+
+    connection = EngineConnection(opener, published.append)
+    connection.start()
+    await connection.wait_opened()
+    return CompletionService(connection, AcceptanceStats()), published
+
+
+def _cursor(text: str) -> CursorContext:
+    return CursorContext.from_marked_text(text, uri=URI)
+
+
+async def test_typing_the_suggestion_is_answered_from_the_cache() -> None:
+    client = ScriptedClient(answers={"total =": "price * count"})
+    service, _ = await _service(client)
+    first = await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    assert first is not None and first.text == "price * count" and first.source == "model"
+    # The editor inserts "pr" at the cursor, then asks again one character later.
+    service.document_changed(URI, Insertion(0, 8, "p"), 0)
+    service.document_changed(URI, Insertion(0, 9, "r"), 0)
+    second = await service.complete(_cursor("total = pr█"), invoked=False, settings=QUICK)
+    assert second is not None and second.text == "ice * count" and second.source == "cache"
+    assert len(client.requests) == 1
+    assert service.counters.answered_from_cache == 1
+
+
+async def test_an_edit_elsewhere_invalidates_the_cache() -> None:
+    client = ScriptedClient(answers={"total =": "price * count"})
+    service, _ = await _service(client)
+    await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    service.document_changed(URI, Insertion(5, 0, "import os\n"), 5)
+    again = await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    assert again is not None and again.source == "model"
+    assert len(client.requests) == 2
+    service.document_changed(URI, Insertion(0, 8, "q"), 0)  # not what was suggested
+    assert service.cache.lookup(URI, 0, 9) is None
+
+
+async def test_a_block_stop_cancels_the_stream_early() -> None:
+    body = "return a + b\n\ndef other():\n" + "    pass\n" * 50
+    client = ScriptedClient(answers={"def add(a, b):": body}, chunk_chars=3)
+    service, _ = await _service(client)
+    result = await service.complete(
+        _cursor("def add(a, b):\n    █"), invoked=True, settings=QUICK
+    )
+    assert result is not None and result.text == "return a + b"
+    assert client.cancelled == 1 and client.finished == 0
+    assert client.chunks_sent < len(body) // 3 // 4
+    assert client.requests[0].mode == "block"
+
+
+async def test_a_new_request_supersedes_the_one_in_flight() -> None:
+    client = ScriptedClient(default_answer="x" * 40, chunk_delay_s=0.05)
+    service, _ = await _service(client)
+    slow = asyncio.ensure_future(
+        service.complete(_cursor("a = █"), invoked=True, settings=QUICK)
+    )
+    await asyncio.sleep(0.12)
+    fast = asyncio.ensure_future(
+        service.complete(_cursor("a = 1█"), invoked=True, settings=QUICK)
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert service.inflight.was_superseded(slow)
+    fast.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await fast
+    assert client.cancelled == 2 and service.counters.cancelled == 2
+
+
+async def test_automatic_requests_wait_for_the_debounce_invoked_do_not() -> None:
+    client = ScriptedClient(default_answer="1")
+    service, _ = await _service(client)
+    slow_typing = Settings(debounce_ms=300)
+    first = asyncio.ensure_future(
+        service.complete(_cursor("a = █"), invoked=False, settings=slow_typing)
+    )
+    await asyncio.sleep(0.05)
+    assert client.requests == []  # still waiting for the next keystroke
+    second = asyncio.ensure_future(
+        service.complete(_cursor("a = █"), invoked=True, settings=slow_typing)
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert (await asyncio.wait_for(second, 0.2)) is not None
+    assert len(client.requests) == 1 and client.requests[0].invoked
+
+
+async def test_trigger_rules_and_disabled_languages_skip_the_engine() -> None:
+    client = ScriptedClient(default_answer="1")
+    service, _ = await _service(client)
+    assert await service.complete(_cursor("a = b█c"), invoked=False, settings=QUICK) is None
+    off = Settings(debounce_ms=0, disabled_languages=frozenset({"python"}))
+    assert await service.complete(_cursor("a = █"), invoked=True, settings=off) is None
+    assert client.requests == []
+    assert service.counters.skipped_by_trigger == 1 and service.counters.disabled == 1
+
+
+async def test_a_failed_model_answers_empty_and_reports_why() -> None:
+    client = ScriptedClient(default_answer="1", failure="weights not found in /models/x")
+    service, published = await _service(client)
+    assert published[-1].state == "failed" and "weights not found" in published[-1].message
+    assert await service.complete(_cursor("a = █"), invoked=True, settings=QUICK) is None
+    assert service.counters.unavailable == 1
+    client.failure = None
+    assert await service.complete(_cursor("a = █"), invoked=True, settings=QUICK) is not None
+    assert published[-1] == EngineStatus("ready", "fake")
+
+
+async def test_an_engine_that_cannot_start_is_reported() -> None:
+    published: list[EngineStatus] = []
+
+    async def broken_opener():
+        raise OSError("config.yaml: no such file")
+
+    connection = EngineConnection(broken_opener, published.append)
+    connection.start()
+    await connection.wait_opened()
+    assert [s.state for s in published] == ["loading", "failed"]
+    assert published[-1].message == "config.yaml: no such file"
+    service = CompletionService(connection, AcceptanceStats())
+    assert await service.complete(_cursor("a = █"), invoked=True, settings=QUICK) is None
+
+
+async def test_acceptance_counts_persist(tmp_path) -> None:
+    stats = AcceptanceStats(tmp_path / "stats.json")
+    stats.record_shown("m", "python")
+    stats.record_accepted("m", "python", 12)
+    again = AcceptanceStats(tmp_path / "stats.json")
+    assert again.as_json() == [
+        {"model": "m", "language": "python", "shown": 1, "accepted": 1, "acceptedCharacters": 12}
+    ]
