@@ -1,0 +1,54 @@
+"""A :class:`CompletionClient` that calls a daemon core in the same process (``--embedded``).
+
+It goes through exactly the registry, routing and scheduler code the HTTP daemon uses; only
+the transport is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from codegend.daemon.client_api import (
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResult,
+    ModelInfo,
+    ModelStatus,
+)
+from codegend.daemon.core import DaemonCore
+from codegend.daemon.hot_swap import ConfigWatcher
+
+
+class EmbeddedClient:
+    def __init__(self, core: DaemonCore, watcher: ConfigWatcher | None = None) -> None:
+        self.core = core
+        self._watcher = watcher
+
+    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
+        return await self.core.model_info(language, path)
+
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
+        return await self.core.count_tokens(model, texts)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        running = await self.core.start_completion(request)
+        try:
+            async for chunk in running.chunks():
+                yield chunk
+        finally:
+            running.cancel()  # closed early or cancelled: stop the generation
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        return await self.core.complete(request)
+
+    async def models(self) -> list[ModelStatus]:
+        return self.core.statuses()
+
+    async def config_error(self) -> str:
+        rejected = self.core.rejected
+        return "" if rejected is None else f"{rejected.path}: {rejected.error}"
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()
+        await self.core.close(self.core.config.server.shutdown_timeout_s)

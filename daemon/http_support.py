@@ -1,0 +1,231 @@
+"""What every HTTP endpoint shares: error statuses, guards (auth, body size, disconnects),
+validated text, and streaming.
+
+Bad input is always a 4xx with a one-line message in OpenAI's error shape
+(``{"error": {"message", "type", "code"}}``) so OpenAI-style plugins show it as is. Error
+bodies are ASCII-escaped JSON: a message may quote client text, and a lone surrogate in that
+text must not turn a 422 into an encoding failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from codegend.daemon.client_api import CompletionChunk
+from codegend.daemon.core import InvalidRequest, RunningCompletion, UnknownModel
+from codegend.daemon.registry import ModelUnavailable
+from codegend.daemon.routing import NoRoute
+from codegend.daemon.scheduler import QueueFull, SchedulerClosed
+from codegend.engine.errors import CodegendError
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import AfterValidator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _utf8(text: str) -> str:
+    text.encode("utf-8")  # a lone surrogate (legal in JSON escapes) is not text: 422
+    return text
+
+
+Text = Annotated[str, AfterValidator(_utf8)]  # a request string that is valid Unicode text
+
+
+class AsciiJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+class ClientGone(Exception):
+    """The client disconnected while its request waited; nobody is left to answer."""
+
+
+def error_response(status: int, message: str, kind: str, headers: dict | None = None):
+    return AsciiJSONResponse(
+        {"error": {"message": message, "type": kind, "code": status}}, status, headers=headers)
+
+
+def status_of(err: BaseException) -> tuple[int, str]:
+    """The HTTP status and OpenAI error type for a failure raised while serving a request."""
+    if isinstance(err, QueueFull):
+        return 429, "busy"
+    if isinstance(err, UnknownModel | NoRoute):
+        return 404, "model_not_found"
+    if isinstance(err, ModelUnavailable | SchedulerClosed):
+        return 503, "model_unavailable"
+    if isinstance(err, InvalidRequest | CodegendError | ValueError):
+        return 422, "invalid_request_error"
+    return 500, "internal_error"
+
+
+def response_for(err: BaseException) -> JSONResponse:
+    status, kind = status_of(err)
+    headers = {"Retry-After": str(err.retry_after_s)} if isinstance(err, QueueFull) else None
+    message = str(err) if status < 500 else "internal error (see the daemon log)"
+    return error_response(status, message, kind, headers)
+
+
+async def client_gone_handler(_request: Request, _err: Exception) -> Response:
+    return Response(status_code=499)  # nobody reads it; uvicorn just closes the exchange
+
+
+async def codegend_error_handler(_request: Request, err: Exception) -> JSONResponse:
+    return response_for(err)
+
+
+async def validation_error_handler(_request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, RequestValidationError)
+    problems = []
+    for item in err.errors()[:5]:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    return error_response(422, "; ".join(problems) or "invalid request", "invalid_request_error")
+
+
+async def until_disconnect(request: Request, work: Awaitable) -> Any:
+    """Await ``work`` unless the client disconnects first; then cancel it (its cleanup stops
+    the generation) and raise :class:`ClientGone`."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watcher.cancel()
+    if task.cancelled() or not task.done():
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+        raise ClientGone()
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class BearerAuth:
+    """Every request must carry ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not secrets.compare_digest(given, self.expected):
+                response = error_response(401, "missing or wrong bearer token",
+                                          "authentication_error",
+                                          {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Reject request bodies over ``max_bytes`` with 413, whether or not they declare a length.
+
+    The body is read (up to the limit) before the app sees it, then replayed; later
+    ``receive`` calls go to the server, so disconnects are still noticed.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, f"request body exceeds server.max_body_bytes "
+                                       f"({self.max_bytes} bytes)", "invalid_request_error")
+        await response(scope, receive, send)
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI entries for the error statuses an endpoint can answer."""
+    return {code: {"description": _ERROR_TEXT[code]} for code in codes}
+
+
+_ERROR_TEXT = {
+    401: "missing or wrong bearer token",
+    404: "no such model, or no route for the language",
+    413: "request body too large",
+    422: "invalid request",
+    429: "the model's queue is full; retry after Retry-After seconds",
+    503: "the model failed to load or is being unloaded",
+}
+
+Encoder = Callable[[CompletionChunk | None, RunningCompletion, BaseException | None], bytes]
+
+
+async def stream_events(
+    request: Request, running: RunningCompletion, encode: Encoder, media_type: str
+) -> Response:
+    """Stream ``running``'s chunks through ``encode``; ``encode(None, ...)`` ends the stream.
+
+    The first chunk is awaited before answering, so a failure before any token still gets a
+    proper status code instead of a 200 with an error inside.
+    """
+    chunks = running.chunks()
+    try:
+        first = await until_disconnect(request, anext(chunks, None))
+    except BaseException:
+        running.cancel()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                yield encode(first, running, None)
+                async for chunk in chunks:
+                    yield encode(chunk, running, None)
+            yield encode(None, running, None)
+        except Exception as err:  # headers are sent: report inside the stream and end it
+            yield encode(None, running, err)
+        finally:
+            running.cancel()  # the client went away mid-stream: stop the generation
+
+    return StreamingResponse(body(), media_type=media_type,
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def error_payload(err: BaseException) -> dict:
+    """The ``{"error": ...}`` body ``err`` would get as a response, for use inside a stream."""
+    return json.loads(response_for(err).body)

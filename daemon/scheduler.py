@@ -1,0 +1,277 @@
+"""One model's queue: who gets the engine next, and the bridge from its thread to asyncio.
+
+The engine is not thread-safe and its ``generate`` is a blocking iterator, so each loaded model
+gets one scheduler that owns one engine thread. Requests wait in a small bounded queue:
+explicit (Invoked) requests go before automatic ones, first come first served within each.
+A request is dropped before it costs compute when its client cancels it or a newer request
+from the same document supersedes it; a full queue answers "busy" instead of growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from codegend.daemon.metrics import DaemonMetrics
+from codegend.engine.errors import CodegendError
+from codegend.engine.types import (
+    CancelToken,
+    GeneratedToken,
+    GenerationStats,
+    SamplingParams,
+    TextGenerator,
+)
+
+log = logging.getLogger(__name__)
+
+JobState = Literal["queued", "running", "finished"]
+
+
+class QueueFull(CodegendError):
+    """The model's queue is full; the client should retry after ``retry_after_s``."""
+
+    def __init__(self, model: str, depth: int, retry_after_s: int = 1) -> None:
+        super().__init__(f"model {model!r} is busy ({depth} requests waiting); retry shortly")
+        self.retry_after_s = retry_after_s
+
+
+class SchedulerClosed(CodegendError):
+    """The model is being unloaded or the daemon is shutting down."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One accepted request; its tokens arrive on ``events`` from the engine thread."""
+
+    prompt: str
+    params: SamplingParams
+    invoked: bool
+    document_key: str | None
+    seq: int
+    submitted_at: float = field(default_factory=time.perf_counter)
+    cancel: CancelToken = field(default_factory=CancelToken)
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    state: JobState = "queued"
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    superseded: bool = False
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (0 if self.invoked else 1, self.seq)
+
+
+class EngineThread:
+    """A daemon thread that runs one model's blocking engine calls, strictly one at a time.
+
+    A daemon thread (not a thread pool) so that a generation stuck in native code can never
+    keep the process alive after shutdown gave up waiting for it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._calls.put((fn, future))
+        return await asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        self._calls.put(None)
+
+    def _loop(self) -> None:
+        while (call := self._calls.get()) is not None:
+            fn, future = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as err:  # handed to the awaiting coroutine
+                future.set_exception(err)
+
+
+class ModelScheduler:
+    def __init__(
+        self, model: str, generator: TextGenerator, *, max_queue: int, metrics: DaemonMetrics
+    ) -> None:
+        self.model = model
+        self.generator = generator
+        self.max_queue = max_queue
+        self.metrics = metrics
+        self._queue: list[Job] = []
+        self._running: Job | None = None
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._thread = EngineThread(f"engine-{model}")
+        self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    def submit(
+        self, prompt: str, params: SamplingParams, *, invoked: bool = False,
+        document_key: str | None = None,
+    ) -> Job:
+        if self._closing:
+            raise SchedulerClosed(f"model {self.model!r} is being unloaded")
+        if document_key is not None:
+            self._supersede(document_key)
+        if len(self._queue) >= self.max_queue:
+            self.metrics.requests.labels(self.model, "busy").inc()
+            raise QueueFull(self.model, len(self._queue))
+        job = Job(prompt, params, invoked, document_key, next(self._seq))
+        self._queue.append(job)
+        self._queue_changed()
+        self._idle.clear()
+        self._wakeup.set()
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """The client is gone: drop the job if it waits, stop it within one step if it runs."""
+        if job.state == "queued":
+            self._drop(job, "queued")
+        elif job.state == "running" and not job.cancel.cancelled:
+            job.cancel.cancel()
+            self.metrics.cancellations.labels(self.model, "running").inc()
+
+    async def tokens(self, job: Job) -> AsyncIterator[GeneratedToken]:
+        """The job's tokens as the engine makes them; ``job.stats`` is final once this ends.
+
+        Leaving early (the consumer was cancelled or closed the iterator) cancels the job.
+        """
+        finished = False
+        try:
+            while True:
+                kind, value = await job.events.get()
+                if kind == "token":
+                    yield value
+                elif kind == "error":
+                    finished = True
+                    raise value
+                else:
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                self.cancel(job)
+
+    async def close(self, grace_s: float) -> None:
+        """Stop accepting; let waiting and running jobs finish for ``grace_s``, cancel the
+        rest, then release the model."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        except TimeoutError:
+            log.warning("model %s: cancelling %d request(s) at unload", self.model,
+                        len(self._queue) + (self._running is not None))
+            for job in list(self._queue):
+                self._drop(job, "queued")
+            if self._running is not None:
+                self.cancel(self._running)
+        self._wakeup.set()
+        await self._worker
+        try:
+            await self._thread.run(self.generator.close)
+        finally:
+            self._thread.stop()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _supersede(self, document_key: str) -> None:
+        for job in [j for j in self._queue if j.document_key == document_key]:
+            job.superseded = True
+            self._drop(job, "queued")
+        running = self._running
+        if running is not None and running.document_key == document_key:
+            running.superseded = True
+            self.cancel(running)
+
+    def _drop(self, job: Job, stage: str) -> None:
+        self._queue.remove(job)
+        self._queue_changed()
+        job.state = "finished"
+        job.stats.finish_reason = "cancelled"
+        self.metrics.cancellations.labels(self.model, stage).inc()
+        self.metrics.requests.labels(self.model, "superseded" if job.superseded else "cancelled")\
+            .inc()
+        job.events.put_nowait(("done", job.stats))
+        if not self._queue and self._running is None:
+            self._idle.set()
+
+    def _queue_changed(self) -> None:
+        self.metrics.queue_depth.labels(self.model).set(len(self._queue))
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            job = min(self._queue, key=lambda j: j.order)
+            self._queue.remove(job)
+            self._queue_changed()
+            job.state = "running"
+            self._running = job
+            try:
+                await self._thread.run(lambda job=job: self._generate(job, loop))
+            finally:
+                job.state = "finished"
+                self._running = None
+                if not self._queue:
+                    self._idle.set()
+
+    def _generate(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        """Runs on the engine thread: stream the job's tokens to its event queue."""
+
+        def push(kind: str, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(job.events.put_nowait, (kind, value))
+            except RuntimeError:  # the event loop is gone (hard shutdown): stop generating
+                job.cancel.cancel()
+
+        try:
+            generation = self.generator.generate(job.prompt, job.params, job.cancel)
+            job.stats = generation.stats
+            last = None
+            for token in generation:
+                now = time.perf_counter()
+                if token.token_id >= 0:  # negative ids carry held-back text, not a token
+                    self.metrics.generated_tokens.labels(self.model).inc()
+                    if last is None:
+                        self.metrics.time_to_first_token.labels(self.model).observe(
+                            now - job.submitted_at)
+                    else:
+                        self.metrics.token_latency.labels(self.model).observe(now - last)
+                    last = now
+                push("token", token)
+        except Exception as err:  # handed to the request; the scheduler keeps serving
+            log.exception("model %s: generation failed", self.model)
+            self.metrics.requests.labels(self.model, "failed").inc()
+            push("error", err)
+            return
+        stats = generation.stats
+        self.metrics.record_prompt(self.model, stats.prompt_tokens, stats.reused_prefix_tokens)
+        outcome = "completed"
+        if stats.finish_reason == "cancelled":
+            outcome = "superseded" if job.superseded else "cancelled"
+        self.metrics.requests.labels(self.model, outcome).inc()  # before the client hears
+        push("done", stats)
