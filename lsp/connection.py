@@ -53,6 +53,10 @@ class EngineConnection:
             self.status = status
             self._publish(status)
 
+    @property
+    def started(self) -> bool:
+        return self._opening is not None
+
     def start(self, opener: Opener | None = None) -> None:
         """Open (or, with a new ``opener``, reopen) the client in the background."""
         if opener is not None:

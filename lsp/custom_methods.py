@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-if TYPE_CHECKING:
-    from codegend.lsp.server import CodegendLanguageServer
+from codegend.lsp.language_server import CodegendLanguageServer
 
 logger = logging.getLogger(__name__)
 

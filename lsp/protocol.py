@@ -1,9 +1,11 @@
-"""pygls' language server protocol, with one gap closed: malformed requests get an answer.
+"""pygls' language server protocol, with two gaps closed.
 
-pygls turns a request whose params do not match the LSP types into an exception while
-parsing, before any handler runs, and never answers it, so the client waits forever. Here
-such a request gets the JSON-RPC "invalid params" error naming the method, and the server
-carries on with the next message.
+- Malformed requests get an answer. pygls turns a request whose params do not match the LSP
+  types into an exception while parsing, before any handler runs, and never answers it, so
+  the client waits forever. Here it gets the JSON-RPC "invalid params" error naming the
+  method, and the server carries on with the next message.
+- Params of codegend's own methods arrive as plain JSON (dicts and lists): pygls' default
+  converter turns them into namedtuples, which cannot hold every key a client may send.
 """
 
 from __future__ import annotations
@@ -12,10 +14,25 @@ import logging
 from typing import Any
 
 import attrs
+import cattrs
+from lsprotocol import converters
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+    LanguageServerProtocol,
+)
 
 logger = logging.getLogger(__name__)
+
+
+def plain_json_converter() -> cattrs.Converter:
+    """lsprotocol's converter; messages of methods it does not know keep plain JSON."""
+    converter = converters.get_converter()
+    for message_type in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
+        converter.register_structure_hook(message_type, lambda obj, cls: cls(**obj))
+    return converter
 
 
 @attrs.define

@@ -2,24 +2,21 @@
 
 Handlers are flat functions named after their LSP method, taking the server first; they
 translate between LSP and the completion service and hold no state of their own. All state
-lives on the server: its settings and the one :class:`CompletionService`, built together in
-:func:`build_server`. The codegend-specific requests are in ``custom_methods``.
+lives on the server object (``language_server``): its settings and the one
+:class:`CompletionService`. The codegend-specific requests are in ``custom_methods``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.lsp.server import LanguageServer
 
-from codegend import __version__
 from codegend.daemon.client_api import CompletionClient
 from codegend.lsp import custom_methods
-from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.connection import EngineStatus
 from codegend.lsp.cursor import CursorContext
 from codegend.lsp.documents import (
     client_position,
@@ -28,10 +25,9 @@ from codegend.lsp.documents import (
     selected_columns,
     snippets_for,
 )
-from codegend.lsp.protocol import CodegendProtocol
-from codegend.lsp.service import CompletionService, Suggestion
-from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
-from codegend.lsp.stats import AcceptanceStats
+from codegend.lsp.language_server import ClientOpener, CodegendLanguageServer
+from codegend.lsp.service import Suggestion
+from codegend.lsp.settings import ServerOptions
 from codegend.lsp.trigger import is_identifier_char
 
 logger = logging.getLogger(__name__)
@@ -39,52 +35,6 @@ logger = logging.getLogger(__name__)
 SETTINGS_SECTION = "codegend"
 ACCEPT_COMMAND = "codegend.accept"
 CONFIGURATION_TIMEOUT_S = 5.0  # a client that never answers workspace/configuration
-ClientOpener = Callable[[str | None], Awaitable[CompletionClient]]
-
-
-class CodegendLanguageServer(LanguageServer):
-    def __init__(self, options: ServerOptions, open_client: ClientOpener) -> None:
-        super().__init__("codegend", __version__, protocol_cls=CodegendProtocol)
-        self.options = options
-        self.open_client = open_client
-        self.initial_settings = Settings()  # from initializationOptions
-        self.settings = Settings()  # initial settings with workspace/configuration on top
-        stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
-        connection = EngineConnection(self._opener(), self.publish_status)
-        self.service = CompletionService(connection, stats)
-
-    def config_path(self) -> str | None:
-        return self.options.config_path or self.settings.config_path
-
-    def _opener(self) -> Callable[[], Awaitable[CompletionClient]]:
-        config_path = self.config_path()
-        return lambda: self.open_client(config_path)
-
-    def publish_status(self, status: EngineStatus) -> None:
-        if not self.settings.enable and status.state != "disabled":
-            return  # the status bar says "disabled" until completions are switched back on
-        self.protocol.notify("codegend/status", status.as_json())
-        if status.state == "failed":
-            self.show(types.MessageType.Error, f"codegend: {status.message}")
-
-    def show(self, kind: types.MessageType, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
-
-    def apply_settings(self, raw: object, *, initial: bool = False) -> None:
-        """Settings from the client: problems are shown, defaults used in their place."""
-        base = Settings() if initial else self.initial_settings
-        settings, problems = settings_from_json(raw, base)
-        for problem in problems:
-            self.show(types.MessageType.Warning, str(problem))
-        previous, self.settings = self.settings, settings
-        if initial:
-            self.initial_settings = settings
-            return
-        if settings.enable != previous.enable:
-            status = self.service.connection.status
-            self.publish_status(status if settings.enable else EngineStatus("disabled"))
-        if settings.config_path != previous.config_path and not self.options.config_path:
-            self.service.connection.start(self._opener())
 
 
 # Lifecycle -------------------------------------------------------------------------------

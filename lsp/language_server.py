@@ -1,0 +1,78 @@
+"""The language server object: settings, command-line options and the one service.
+
+Kept apart from the handlers (``server``, ``custom_methods``) so that each can name the
+server's type without importing the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from codegend import __version__
+from codegend.daemon.client_api import CompletionClient
+from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.protocol import CodegendProtocol, plain_json_converter
+from codegend.lsp.service import CompletionService
+from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
+from codegend.lsp.stats import AcceptanceStats
+
+logger = logging.getLogger(__name__)
+
+ClientOpener = Callable[[str | None], Awaitable[CompletionClient]]
+
+
+class CodegendLanguageServer(LanguageServer):
+    def __init__(self, options: ServerOptions, open_client: ClientOpener) -> None:
+        super().__init__(
+            "codegend",
+            __version__,
+            protocol_cls=CodegendProtocol,
+            converter_factory=plain_json_converter,
+        )
+        self.options = options
+        self.open_client = open_client
+        self.initial_settings = Settings()  # from initializationOptions
+        self.settings = Settings()  # initial settings with workspace/configuration on top
+        stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
+        connection = EngineConnection(self._opener(), self.publish_status)
+        self.service = CompletionService(connection, stats)
+
+    def config_path(self) -> str | None:
+        return self.options.config_path or self.settings.config_path
+
+    def _opener(self) -> Callable[[], Awaitable[CompletionClient]]:
+        config_path = self.config_path()
+        return lambda: self.open_client(config_path)
+
+    def publish_status(self, status: EngineStatus) -> None:
+        if not self.settings.enable and status.state != "disabled":
+            return  # the status bar says "disabled" until completions are switched back on
+        self.protocol.notify("codegend/status", status.as_json())
+        if status.state == "failed":
+            self.show(types.MessageType.Error, f"codegend: {status.message}")
+
+    def show(self, kind: types.MessageType, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_settings(self, raw: object, *, initial: bool = False) -> None:
+        """Settings from the client: problems are shown, defaults used in their place."""
+        base = Settings() if initial else self.initial_settings
+        settings, problems = settings_from_json(raw, base)
+        for problem in problems:
+            self.show(types.MessageType.Warning, str(problem))
+        previous, self.settings = self.settings, settings
+        if initial:
+            self.initial_settings = settings
+            return
+        if settings.enable != previous.enable:
+            status = self.service.connection.status
+            self.publish_status(status if settings.enable else EngineStatus("disabled"))
+        connection = self.service.connection
+        moved = settings.config_path != previous.config_path and not self.options.config_path
+        if moved and connection.started:
+            connection.start(self._opener())  # a different daemon config: reopen
