@@ -183,7 +183,7 @@ async def text_document_completion(
         label=label,
         kind=types.CompletionItemKind.Snippet,
         detail=f"codegend · {suggestion.model}",
-        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text),
+        documentation=text,
         filter_text=text,
         sort_text="0",
         insert_text_format=types.InsertTextFormat.PlainText,

@@ -1,0 +1,303 @@
+"""LSP typing benchmark: replay typing a real Python file through `codegend lsp`.
+
+A real LSP client (pygls') starts `codegend lsp --embedded` on stdio, opens the first lines
+of a Python file, then types the rest character by character at a steady speed, sending an
+automatic inline completion request after each keystroke as an editor does. It reports:
+
+- latency percentiles of all requests, of those answered from the completion cache and of
+  those answered by the model;
+- the share of requests answered from the cache, by the model, skipped by the trigger
+  rules, cancelled (superseded by the next keystroke) or left empty (the server's own
+  counters, read through `codegend/stats`);
+- engine tokens generated per accepted character, where a typed character counts as
+  accepted when it is the next character of the suggestion on screen.
+
+Target: requests answered from the cache under 5 ms at p50.
+
+    python bench/bench_lsp_typing.py [--file PATH] [--chars 300] [--cps 10]
+        [--config YAML | --source builtin:tiny-py | --tiny-random] [--debounce-ms 75]
+
+Prints a table and writes bench/results/lsp_typing.json. Run by hand, not in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_FILE = ROOT / "lsp" / "prompt.py"
+CACHE_TARGET_MS = 5.0
+
+
+@dataclass
+class Replay:
+    typed: str
+    latencies: dict[str, list[float]] = field(
+        default_factory=lambda: {"all": [], "cache": [], "model": [], "empty": []}
+    )
+    accepted_chars: int = 0
+    suggestion_start: int | None = None  # index into ``typed`` where the suggestion begins
+    suggestion: str = ""
+    errors: int = 0
+    typed_so_far: int = 0  # characters typed when a response arrives
+
+    def typed_char(self, index: int) -> None:
+        """Count ``typed[index]`` as accepted if it continues the suggestion on screen."""
+        if self.suggestion_start is None:
+            return
+        offset = index - self.suggestion_start
+        if 0 <= offset < len(self.suggestion) and self.typed[index] == self.suggestion[offset]:
+            self.accepted_chars += 1
+        else:
+            self.suggestion_start, self.suggestion = None, ""
+
+    def answered(self, after_index: int, text: str) -> None:
+        """A suggestion for the cursor after ``typed[after_index]`` reached the screen."""
+        start = after_index + 1
+        already = self.typed[start : self.typed_so_far]
+        if text and text.startswith(already):  # still on screen; what was typed before it
+            self.suggestion_start, self.suggestion = start, text  # arrived does not count
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p90": None, "p99": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"n": len(values), "p50": round(statistics.median(ordered), 3), "p90": at(0.9),
+            "p99": at(0.99)}
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        general=types.GeneralClientCapabilities(
+            position_encodings=[types.PositionEncodingKind.Utf16]
+        ),
+        text_document=types.TextDocumentClientCapabilities(
+            inline_completion=types.InlineCompletionClientCapabilities()
+        ),
+    )
+
+
+def write_config(args: argparse.Namespace, directory: Path) -> Path:
+    if args.config:
+        return Path(args.config)
+    source = args.source
+    backend = args.backend
+    if args.tiny_random:
+        from tests.tiny_models import build_tiny_codegen
+
+        source = str(build_tiny_codegen(directory / "tiny", n_positions=1024))
+        backend = "torch"
+    config = directory / "config.yaml"
+    config.write_text(
+        f"models:\n  - name: bench\n    source: {json.dumps(source)}\n"
+        f"    backend: {backend}\n    max_new_tokens: {args.max_new_tokens}\n"
+        "routes:\n  - {model: bench}\n"
+    )
+    return config
+
+
+async def wait_ready(statuses: list[Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [getattr(s, "state", None) for s in statuses]
+        if "ready" in states:
+            return
+        if "failed" in states:
+            raise SystemExit(f"the server failed to load its model: {statuses[-1]}")
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"the server was not ready within {timeout}s")
+
+
+async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dict[str, Any]:
+    source = Path(args.file).read_text(encoding="utf-8")
+    lines = source.splitlines(True)
+    opened = "".join(lines[: args.start_line])
+    typed = "".join(lines[args.start_line :])[: args.chars]
+    result = Replay(typed)
+
+    client = LanguageClient("bench-lsp-typing", "1")
+    statuses: list[Any] = []
+
+    def record_status(params: Any) -> None:
+        statuses.append(params)
+
+    client.feature("codegend/status")(record_status)
+    env = {**os.environ, "XDG_STATE_HOME": str(state_dir)}
+    command = [sys.executable, "-m", "codegend", "lsp", "--embedded", "--config", str(config)]
+    await client.start_io(*command, env=env)
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            initialization_options={"debounceMs": args.debounce_ms},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    await wait_ready(statuses, args.ready_timeout)
+
+    uri = "file:///bench/typing.py"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                 text=opened)
+        )
+    )
+    line, character, version = len(opened.splitlines()), 0, 1
+    if opened and not opened.endswith("\n"):
+        line, character = line - 1, len(opened.splitlines()[-1].encode("utf-16-le")) // 2
+    pending: list[asyncio.Future] = []
+    interval = 1.0 / args.cps if args.cps > 0 else 0.0
+
+    for index, ch in enumerate(typed):
+        version += 1
+        at = types.Position(line=line, character=character)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=at, end=at), text=ch
+                    )
+                ],
+            )
+        )
+        result.typed_so_far = index + 1
+        result.typed_char(index)
+        if ch == "\n":
+            line, character = line + 1, 0
+        else:
+            character += len(ch.encode("utf-16-le")) // 2
+        params = types.InlineCompletionParams(
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Automatic
+            ),
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+        )
+        sent = time.perf_counter()
+        future = asyncio.ensure_future(client.text_document_inline_completion_async(params))
+
+        def done(fut: asyncio.Future, sent: float = sent, index: int = index) -> None:
+            elapsed_ms = (time.perf_counter() - sent) * 1000
+            result.latencies["all"].append(elapsed_ms)
+            if fut.cancelled() or fut.exception() is not None:
+                result.errors += 1
+                return
+            answer = fut.result()
+            items = list(answer.items) if answer is not None else []
+            if not items:
+                result.latencies["empty"].append(elapsed_ms)
+                return
+            item = items[0]
+            details = (item.command.arguments or [{}])[0] if item.command else {}
+            source_kind = getattr(details, "source", None) or (
+                details.get("source") if isinstance(details, dict) else None
+            )
+            result.latencies["cache" if source_kind == "cache" else "model"].append(elapsed_ms)
+            text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+            result.answered(index, text)
+
+        future.add_done_callback(done)
+        pending.append(future)
+        if interval:
+            await asyncio.sleep(interval)
+        else:
+            await future
+
+    await asyncio.wait(pending, timeout=60)
+    stats = await client.protocol.send_request_async("codegend/stats", {})
+    session = stats.session._asdict() if hasattr(stats.session, "_asdict") else stats["session"]
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+    requests = max(1, session["requests"])
+    shares = {
+        key: round(session[key] / requests, 3)
+        for key in ("answeredFromCache", "answeredByModel", "skippedByTrigger", "cancelled",
+                    "empty", "unavailable")
+    }
+    tokens = session["generatedTokens"]
+    return {
+        "file": str(args.file),
+        "typed_chars": len(typed),
+        "chars_per_second": args.cps,
+        "debounce_ms": args.debounce_ms,
+        "latency_ms": {k: percentiles(v) for k, v in result.latencies.items()},
+        "shares": shares,
+        "server_counters": session,
+        "accepted_chars": result.accepted_chars,
+        "engine_tokens": tokens,
+        "engine_tokens_per_accepted_char": (
+            round(tokens / result.accepted_chars, 2) if result.accepted_chars else None
+        ),
+        "client_errors": result.errors,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"typed {report['typed_chars']} chars of {report['file']} at "
+          f"{report['chars_per_second']}/s, debounce {report['debounce_ms']} ms")
+    print(f"{'latency (ms)':<14}{'n':>6}{'p50':>10}{'p90':>10}{'p99':>10}")
+    for kind, row in report["latency_ms"].items():
+        cells = [f"{row[q]:>10.2f}" if row[q] is not None else f"{'-':>10}"
+                 for q in ("p50", "p90", "p99")]
+        print(f"{kind:<14}{row['n']:>6}" + "".join(cells))
+    print("shares of requests: " + ", ".join(f"{k} {v:.1%}" for k, v in report["shares"].items()))
+    print(f"accepted chars {report['accepted_chars']}, engine tokens {report['engine_tokens']}, "
+          f"tokens per accepted char {report['engine_tokens_per_accepted_char']}")
+    cache_p50 = report["latency_ms"]["cache"]["p50"]
+    if cache_p50 is not None:
+        verdict = "meets" if cache_p50 < CACHE_TARGET_MS else "MISSES"
+        print(f"cache p50 {cache_p50:.2f} ms {verdict} the {CACHE_TARGET_MS} ms target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", default=str(DEFAULT_FILE), help="the Python file to type")
+    parser.add_argument("--start-line", type=int, default=20,
+                        help="lines already in the document when typing starts")
+    parser.add_argument("--chars", type=int, default=300, help="characters to type")
+    parser.add_argument("--cps", type=float, default=10.0,
+                        help="typing speed in characters per second (0: wait for each answer)")
+    parser.add_argument("--debounce-ms", type=int, default=75)
+    parser.add_argument("--config", help="a daemon YAML config (overrides --source)")
+    parser.add_argument("--source", default="builtin:tiny-py", help="the model source")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--tiny-random", action="store_true",
+                        help="a tiny random CodeGen built on the spot (no trained model needed)")
+    parser.add_argument("--ready-timeout", type=float, default=600.0)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lsp_typing.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-lsp-") as scratch:
+        config = write_config(args, Path(scratch))
+        report = asyncio.run(replay(args, config, Path(scratch) / "state"))
+    print_report(report)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
