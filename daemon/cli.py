@@ -20,6 +20,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "complete a file at LINE:COL (or stdin) and print only the completion"),
     ("export", "codegend.daemon.cmd_export",
      "build (or find) a model's optimized, quantized ONNX artifact and print its manifest"),
+    ("eval", "codegend.daemon.cmd_eval",
+     "measure quantization recipes against fp32: quality, size and speed"),
     ("serve", "codegend.daemon.cmd_serve",
      "run the shared daemon: YAML-configured models behind an HTTP API on loopback"),
     ("lsp", "codegend.lsp.cmd_lsp",

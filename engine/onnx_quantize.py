@@ -9,10 +9,15 @@ then sees a fully typed graph.
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import io
 import logging
+import warnings
 from pathlib import Path
 
-from codegend.engine.errors import ArtifactError
+from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.recipe_options import coerce_options
 
 log = logging.getLogger(__name__)
 
@@ -32,31 +37,64 @@ def with_inferred_shapes(model_path: Path, out_path: Path) -> Path:
     return out_path
 
 
+DYNAMIC_INT8_DEFAULTS = {
+    "per_channel": True,  # one weight scale per output channel (False: per tensor)
+    "exclude_nodes": (),  # node-name patterns (fnmatch) left in float
+}
+
+
+def matching_nodes(model_path: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Names of the graph's nodes that match any of the shell-style ``patterns``."""
+    import onnx
+
+    if not patterns:
+        return []
+    model = onnx.load(str(model_path), load_external_data=False)
+    names = [node.name for node in model.graph.node]
+    matched = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise CodegendError(f"exclude_nodes: no node matches {unmatched[0]!r} "
+                            f"(node names look like {names[len(names) // 2]!r})")
+    return matched
+
+
 def quantize_dynamic_int8(optimized: Path, out_dir: Path, options: dict) -> dict:
     """INT8 weights, per-channel and symmetric; activations quantized on the fly."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    options = coerce_options("dynamic-int8", DYNAMIC_INT8_DEFAULTS, {}, options)
+    excluded = matching_nodes(optimized, options["exclude_nodes"])
     typed = with_inferred_shapes(optimized, out_dir / "typed.onnx")
-    per_channel = bool(options.get("per_channel", True))
+    per_channel = options["per_channel"]
     log.info("quantizing weights to INT8 (dynamic, %s, symmetric)",
              "per-channel" if per_channel else "per-tensor")
     try:
-        quantize_dynamic(
-            str(typed),
-            str(out_dir / "model.onnx"),
-            per_channel=per_channel,
-            weight_type=QuantType.QInt8,
-            extra_options={"WeightSymmetric": True, "MatMulConstBOnly": True},
-            use_external_data_format=_is_large(optimized),
-        )
+        with quiet_quantizer():
+            quantize_dynamic(
+                str(typed),
+                str(out_dir / "model.onnx"),
+                per_channel=per_channel,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+                extra_options={"WeightSymmetric": True, "MatMulConstBOnly": True},
+                use_external_data_format=is_large_graph(optimized),
+            )
     except Exception as err:  # the quantizer raises plain RuntimeErrors and friends
         raise ArtifactError(f"{optimized}: dynamic INT8 quantization failed ({err})") from err
     finally:
-        typed.unlink(missing_ok=True)
-    return {"per_channel": per_channel, "weight_type": "int8", "weight_symmetric": True}
+        remove_graph(typed)
+    fields = {"per_channel": per_channel, "weight_type": "int8", "weight_symmetric": True}
+    return {**fields, "excluded_nodes": excluded} if excluded else fields
 
 
-def _is_large(model_path: Path) -> bool:
+def remove_graph(path: Path) -> None:
+    """Delete a helper graph and the external-data file a large one keeps beside it."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".data").unlink(missing_ok=True)
+
+
+def is_large_graph(model_path: Path) -> bool:
     """Graphs over protobuf's 2 GB limit must keep their weights in external data."""
     total = sum(p.stat().st_size for p in model_path.parent.iterdir() if p.is_file())
     return total > 1_800_000_000
@@ -69,3 +107,26 @@ def _save(model, path: Path) -> None:
         onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data")
     else:
         onnx.save(model, str(path))
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """Keep ONNX Runtime's quantizers from talking over the CLI.
+
+    They print progress bars and histogram summaries to stdout (which carries the CLI's
+    output), log a line per tensor at INFO, and warn on the root logger about a
+    pre-processing step that does not apply to transformer graphs.
+    """
+    names = ("onnxruntime.quantization.matmul_nbits_quantizer",
+             "onnxruntime.quantization.neural_compressor.weight_only", "")
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. torch on read-only arrays
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -2,6 +2,8 @@
 
 Every recipe shares the same pipeline (export → optimize → this recipe's step) and only
 says how its own step transforms the optimized graph. ``none`` serves the optimized graph.
+A recipe's ``defaults`` name every option it takes; the options a user gives are checked
+against them (``resolve_options``) and all of them go into the artifact's key and manifest.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.onnx_quantize import quantize_dynamic_int8
+from codegend.engine.onnx_quantize import DYNAMIC_INT8_DEFAULTS, quantize_dynamic_int8
+from codegend.engine.quantize_int4 import INT4_CHOICES, INT4_DEFAULTS, quantize_int4_weight_only
+from codegend.engine.quantize_static import (
+    STATIC_INT8_CHOICES,
+    STATIC_INT8_DEFAULTS,
+    quantize_static_int8,
+)
+from codegend.engine.recipe_options import coerce_options, format_recipe_spec, parse_recipe_spec
 
 # (optimized graph, output directory, options) -> manifest fields describing what was done
 QuantizeStep = Callable[[Path, Path, dict], dict]
@@ -22,7 +31,8 @@ class Recipe:
     name: str
     description: str
     quantize: QuantizeStep | None  # None: serve the optimized graph as it is
-    defaults: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)  # every option the recipe takes
+    choices: dict = field(default_factory=dict)  # option -> the values it may take
 
 
 RECIPES: dict[str, Recipe] = {
@@ -31,7 +41,21 @@ RECIPES: dict[str, Recipe] = {
         "dynamic-int8",
         "INT8 weights (per-channel, symmetric), activations quantized on the fly",
         quantize_dynamic_int8,
-        {"per_channel": True},
+        DYNAMIC_INT8_DEFAULTS,
+    ),
+    "static-int8": Recipe(
+        "static-int8",
+        "INT8 weights and activations, activation ranges calibrated on code ahead of time",
+        quantize_static_int8,
+        STATIC_INT8_DEFAULTS,
+        STATIC_INT8_CHOICES,
+    ),
+    "int4-weight-only": Recipe(
+        "int4-weight-only",
+        "block-wise INT4 weights in MatMulNBits (rtn, hqq or gptq), float activations",
+        quantize_int4_weight_only,
+        INT4_DEFAULTS,
+        INT4_CHOICES,
     ),
 }
 
@@ -43,3 +67,20 @@ def get_recipe(name: str) -> Recipe:
         raise CodegendError(
             f"unknown quantization {name!r} (choose from {', '.join(RECIPES)})"
         ) from None
+
+
+def resolve_options(name: str, given: dict | None = None) -> dict:
+    """The recipe's full options: defaults overlaid with ``given``, checked and typed."""
+    recipe = get_recipe(name)
+    return coerce_options(name, recipe.defaults, recipe.choices, dict(given or {}))
+
+
+def parse_recipe(spec: str) -> tuple[str, dict]:
+    """``"int4-weight-only:algorithm=hqq:block_size=64"`` -> (name, full checked options)."""
+    name, raw = parse_recipe_spec(spec)
+    return name, resolve_options(name, raw)
+
+
+def recipe_label(name: str, options: dict) -> str:
+    """A short label: the name plus the options that differ from the recipe's defaults."""
+    return format_recipe_spec(name, options, get_recipe(name).defaults)

@@ -1,0 +1,117 @@
+"""4-bit weight-only: block-wise INT4 weights in ONNX Runtime's MatMulNBits, float activations.
+
+Every weight MatMul becomes a MatMulNBits whose weight is stored as 4-bit integers in blocks
+of ``block_size`` values along the input axis, each block with its own scale (and zero point
+unless symmetric). How the integers are chosen is the ``algorithm``:
+
+- ``rtn``: round to nearest, ONNX Runtime's own C++ block quantizer (fast, no data);
+- ``hqq``: half-quadratic optimisation of scales and zero points per block (no data);
+- ``kquant``: per-block scale search that minimises the rounding error (llama.cpp's k-quants).
+
+GPTQ is not offered: the GPTQ that ONNX Runtime 1.31 vendors from neural-compressor reads a
+column of the upper-triangular inverse-Hessian factor where it needs a row, so it never
+propagates the rounding error and returns exactly the round-to-nearest weights (checked
+in tests/quantization/test_int4.py against a corrected indexing).
+
+``accuracy_level`` is a MatMulNBits runtime attribute: 4 lets the CPU kernel quantize the
+activations to INT8 on the fly and use integer dot products (fastest on CPUs with VNNI);
+0 computes in float. It is set on every MatMulNBits node whatever the algorithm.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.onnx_quantize import is_large_graph, matching_nodes, quiet_quantizer
+from codegend.engine.recipe_options import coerce_options
+
+log = logging.getLogger(__name__)
+
+INT4_ALGORITHMS = ("rtn", "hqq", "kquant")
+INT4_DEFAULTS = {
+    "algorithm": "rtn",  # rtn | hqq | kquant
+    "block_size": 32,  # weights per scale along the input axis (16, 32, 64, 128, 256)
+    "symmetric": False,  # False: a zero point per block (hqq always has one)
+    "accuracy_level": 4,  # MatMulNBits compute: 4 = int8 activations, 0 = float
+    "exclude_nodes": (),  # node-name patterns (fnmatch) left in float
+}
+INT4_CHOICES = {"algorithm": INT4_ALGORITHMS, "block_size": (16, 32, 64, 128, 256),
+                "accuracy_level": (0, 1, 2, 3, 4)}
+
+
+def int4_options(given: dict) -> dict:
+    return coerce_options("int4-weight-only", INT4_DEFAULTS, INT4_CHOICES, given)
+
+
+def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict) -> dict:
+    """The recipe step: MatMul weights to block-wise INT4 with the chosen algorithm."""
+    import onnx
+
+    options = int4_options(options)
+    excluded = matching_nodes(optimized, options["exclude_nodes"])
+    log.info("INT4 weight-only: %s, blocks of %d", options["algorithm"], options["block_size"])
+    try:
+        with quiet_quantizer():
+            quantizer = _quantizer(optimized, options, excluded)
+            quantizer.process()
+        model = quantizer.model.model
+        quantized = _set_accuracy_level(model, options["accuracy_level"])
+    except CodegendError:
+        raise
+    except Exception as err:  # the quantizers raise assorted exception types
+        raise ArtifactError(f"{optimized}: INT4 weight-only quantization failed ({err})") from err
+    if quantized == 0:
+        raise ArtifactError(f"{optimized}: no MatMul with a constant weight to quantize to INT4")
+    out = out_dir / "model.onnx"
+    if is_large_graph(optimized):
+        onnx.save(model, str(out), save_as_external_data=True, location=out.name + ".data")
+    else:
+        onnx.save(model, str(out))
+    fields = {"algorithm": options["algorithm"], "bits": 4, "block_size": options["block_size"],
+              "symmetric": options["symmetric"] and options["algorithm"] != "hqq",
+              "accuracy_level": options["accuracy_level"], "matmuls_quantized": quantized,
+              "excluded_nodes": excluded}
+    return fields
+
+
+def _quantizer(optimized: Path, options: dict, excluded: list[str]):
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        HQQWeightOnlyQuantConfig,
+        KQuantWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    block_size = options["block_size"]
+    if options["algorithm"] == "rtn":
+        config = DefaultWeightOnlyQuantConfig(block_size=block_size,
+                                              is_symmetric=options["symmetric"],
+                                              op_types_to_quantize=("MatMul",))
+    elif options["algorithm"] == "hqq":
+        config = HQQWeightOnlyQuantConfig(block_size=block_size, bits=4,
+                                          op_types_to_quantize=("MatMul",))
+    else:
+        config = KQuantWeightOnlyQuantConfig(op_types_to_quantize=("MatMul",))
+    # k-quant takes its block size and symmetry from the quantizer rather than its config.
+    return MatMulNBitsQuantizer(str(optimized), block_size=block_size,
+                                is_symmetric=options["symmetric"],
+                                nodes_to_exclude=excluded, algo_config=config)
+
+
+def _set_accuracy_level(model, level: int) -> int:
+    """Set MatMulNBits' compute precision on every quantized node; returns how many."""
+    import onnx
+
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        count += 1
+        kept = [a for a in node.attribute if a.name != "accuracy_level"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        if level:
+            node.attribute.append(onnx.helper.make_attribute("accuracy_level", level))
+    return count
