@@ -92,4 +92,11 @@ class CompletionClient(Protocol):
         """Every configured model and its state."""
         ...
 
+    async def config_error(self) -> str:
+        """Why the daemon rejected the latest change to its config file ("" when it did not).
+
+        The previous config keeps serving; an editor shows this once as a status message.
+        """
+        ...
+
     async def aclose(self) -> None: ...

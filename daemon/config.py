@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from codegend.engine.errors import CodegendError
 from yaml.constructor import ConstructorError, SafeConstructor
+
+from codegend.engine.errors import CodegendError
 
 DEFAULT_MODEL_SOURCE = "builtin:tiny-py"
 

@@ -257,6 +257,9 @@ class DaemonCore:
             "models": [
                 {"name": s.name, "state": s.state, "reason": s.reason, "backend": s.backend,
                  "languages": list(s.languages)} for s in statuses],
+            "loaded": [  # what holds memory now, including models a pending swap brings in
+                {"name": e.config.name, "source": e.config.source, "state": e.state}
+                for e in self.registry.entries()],
         }
 
     async def close(self, grace_s: float = 5.0) -> None:

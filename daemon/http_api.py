@@ -14,6 +14,11 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Literal
 
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
 from codegend import __version__
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore
@@ -32,10 +37,6 @@ from codegend.daemon.http_support import (
     validation_error_handler,
 )
 from codegend.engine.errors import CodegendError
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXTS = 64
 

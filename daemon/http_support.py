@@ -15,17 +15,18 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import AfterValidator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from codegend.daemon.client_api import CompletionChunk
 from codegend.daemon.core import InvalidRequest, RunningCompletion, UnknownModel
 from codegend.daemon.registry import ModelUnavailable
 from codegend.daemon.routing import NoRoute
 from codegend.daemon.scheduler import QueueFull, SchedulerClosed
 from codegend.engine.errors import CodegendError
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import AfterValidator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def _utf8(text: str) -> str:
@@ -66,7 +67,7 @@ def status_of(err: BaseException) -> tuple[int, str]:
 def response_for(err: BaseException) -> JSONResponse:
     status, kind = status_of(err)
     headers = {"Retry-After": str(err.retry_after_s)} if isinstance(err, QueueFull) else None
-    message = str(err) if status < 500 else "internal error (see the daemon log)"
+    message = "internal error (see the daemon log)" if status == 500 else str(err)
     return error_response(status, message, kind, headers)
 
 

@@ -16,6 +16,10 @@ import time
 import uuid
 from typing import Annotated, Literal
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore, InvalidRequest, RunningCompletion
 from codegend.daemon.http_support import (
@@ -25,9 +29,6 @@ from codegend.daemon.http_support import (
     stream_events,
     until_disconnect,
 )
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class OpenAICompletionBody(BaseModel):

@@ -99,6 +99,9 @@ class ModelRegistry:
         self._max_queue = max_queue
         self._models: dict[ModelConfig, LoadedModel] = {}
         self._tasks: set[asyncio.Task] = set()
+        # One load at a time: loads are CPU- and memory-heavy, and transformers' lazy imports
+        # are not safe when two threads trigger them at once.
+        self._loading = asyncio.Lock()
 
     def get(self, config: ModelConfig) -> LoadedModel | None:
         return self._models.get(config)
@@ -116,15 +119,15 @@ class ModelRegistry:
         self._spawn(self._load_entry(entry))
         return entry
 
-    def unload_later(self, config: ModelConfig, grace_s: float) -> None:
+    def unload_later(self, config: ModelConfig, grace_s: float, *, collect: bool = True) -> None:
         """Unload in the background once the model's accepted requests are done."""
         entry = self._models.pop(config, None)
         if entry is not None:
-            self._spawn(self._unload_entry(entry, grace_s))
+            self._spawn(self._unload_entry(entry, grace_s, collect))
 
     async def close(self, grace_s: float) -> None:
-        for config in list(self._models):
-            self.unload_later(config, grace_s)
+        for config in list(self._models):  # the process is ending: no need to collect
+            self.unload_later(config, grace_s, collect=False)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s + 5.0)
 
@@ -135,15 +138,9 @@ class ModelRegistry:
 
     async def _load_entry(self, entry: LoadedModel) -> None:
         config = entry.config
-        log.info("model %s: loading %s", config.name, config.source)
         try:
-            generator = await run_in_daemon_thread(
-                lambda: self._load(config), f"load-{config.name}")
-            try:
-                await run_in_daemon_thread(lambda: warm_up(generator), f"warm-{config.name}")
-            except BaseException:
-                generator.close()
-                raise
+            async with self._loading:
+                generator = await self._load_and_warm(config)
         except Exception as err:  # any load failure is reported, never raised into the loop
             entry.state, entry.reason = "failed", _one_line(err)
             log.error("model %s: failed to load: %s", config.name, entry.reason)
@@ -159,13 +156,27 @@ class ModelRegistry:
         finally:
             entry.ready.set()
 
-    async def _unload_entry(self, entry: LoadedModel, grace_s: float) -> None:
+    async def _load_and_warm(self, config: ModelConfig) -> TextGenerator:
+        log.info("model %s: loading %s", config.name, config.source)
+        generator = await run_in_daemon_thread(lambda: self._load(config), f"load-{config.name}")
+        try:
+            await run_in_daemon_thread(lambda: warm_up(generator), f"warm-{config.name}")
+        except BaseException:
+            generator.close()
+            raise
+        return generator
+
+    async def _unload_entry(self, entry: LoadedModel, grace_s: float, collect: bool) -> None:
         await entry.ready.wait()
         if entry.scheduler is not None:
             log.info("model %s: unloading", entry.config.name)
-            await entry.scheduler.close(grace_s)
+            try:
+                await entry.scheduler.close(grace_s)
+            except Exception:  # the model is dropped either way
+                log.exception("model %s: error while unloading", entry.config.name)
         entry.state, entry.scheduler, entry.generator = "unloaded", None, None
-        gc.collect()  # return the weights' memory now, not at some later collection
+        if collect:
+            gc.collect()  # return the weights' memory now, not at some later collection
 
 
 def _one_line(err: BaseException) -> str:

@@ -1,0 +1,58 @@
+"""``codegend serve``: the shared daemon, configured by one YAML file that it watches."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH",
+        help="the YAML config (default: the user config dir's codegend/config.yaml if it "
+             "exists, else one built-in model for every language); edits apply live")
+    parser.add_argument("--host", help="address to listen on (overrides server.host)")
+    parser.add_argument("--port", type=int, help="port to listen on, 0 for any free port "
+                                                 "(overrides server.port)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from codegend.daemon.lifecycle import run_daemon
+
+    config = resolve_config(args.config, args.host, args.port)
+    token = checked_token(config)
+    asyncio.run(run_daemon(config, token=token))
+    return 0
+
+
+def resolve_config(path: Path | None, host: str | None = None, port: int | None = None):
+    """The config a command runs with: the named file, the default file, or the built-in."""
+    from codegend.daemon.config import default_config, default_config_path, load_config
+
+    if path is None and default_config_path().is_file():
+        path = default_config_path()
+    config = load_config(path.expanduser().resolve()) if path else default_config()
+    server = config.server
+    if host is not None or port is not None:
+        server = replace(server, host=host or server.host,
+                         port=server.port if port is None else port)
+    return replace(config, server=server)
+
+
+def checked_token(config) -> str | None:
+    """The bearer token, or None on loopback without one; refuses an unprotected public bind."""
+    from codegend.daemon.config import ConfigError, read_token
+
+    server = config.server
+    if not 0 <= server.port <= 65535:
+        raise ConfigError(f"port {server.port} is out of range (0-65535)")
+    token = read_token(server)
+    if token is None and not server.is_loopback:
+        raise ConfigError(
+            f"refusing to listen on {server.host} without a bearer token: anyone who can reach "
+            "it could read the code sent for completion; set server.token_file or "
+            "server.token_env (or listen on 127.0.0.1)")
+    return token

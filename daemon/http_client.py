@@ -1,0 +1,117 @@
+"""A :class:`CompletionClient` that talks to a running daemon over HTTP (httpx).
+
+Transport failures (refused, reset, timed out) raise :class:`DaemonUnavailable`; refusals the
+daemon answers (busy, unknown model, invalid request) raise :class:`DaemonRequestError` with
+the daemon's one-line message. Closing a stream closes its connection, which the daemon sees
+as a disconnect and cancels the generation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+
+import httpx
+
+from codegend.daemon.client_api import (
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResult,
+    DaemonUnavailable,
+    ModelInfo,
+    ModelStatus,
+)
+from codegend.engine.errors import CodegendError
+
+CONNECT_TIMEOUT_S = 2.0
+# Reads may wait for a model that is still loading; the caller cancels sooner when it wants.
+READ_TIMEOUT_S = 120.0
+
+
+class DaemonRequestError(CodegendError):
+    """The daemon answered with an error status; ``status`` is the HTTP code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HttpClient:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, trust_env=False,
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+
+    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
+        params = {"language": language, **({"path": path} if path else {})}
+        data = await self._json("GET", "/v1/codegend/model_info", params=params)
+        return ModelInfo(**data)
+
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
+        data = await self._json("POST", "/v1/codegend/tokenize",
+                                json={"model": model, "texts": texts})
+        return [int(n) for n in data["counts"]]
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+        body = {**asdict(request), "stop": list(request.stop), "stream": True}
+        try:
+            async with self._http.stream("POST", "/v1/codegend/complete", json=body) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _request_error(response)
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "chunk":
+                        yield CompletionChunk(event["text"], float(event["logprob"]))
+                    elif event["type"] == "error":
+                        raise DaemonRequestError(int(event["error"].get("code", 500)),
+                                                 event["error"]["message"])
+                    else:
+                        return
+        except httpx.TransportError as err:
+            raise DaemonUnavailable(f"the daemon at {self.base_url} stopped answering "
+                                    f"({type(err).__name__})") from err
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        body = {**asdict(request), "stop": list(request.stop), "stream": False}
+        data = await self._json("POST", "/v1/codegend/complete", json=body)
+        return CompletionResult(**{**data, "logprobs": tuple(data.get("logprobs", ()))})
+
+    async def models(self) -> list[ModelStatus]:
+        data = await self._json("GET", "/v1/models")
+        return [ModelStatus(name=m["id"], state=m["state"], reason=m.get("reason", ""),
+                            backend=m.get("backend", ""), languages=tuple(m.get("languages", ())))
+                for m in data["data"]]
+
+    async def config_error(self) -> str:
+        rejected = (await self.health()).get("rejected_config")
+        return "" if not rejected else f"{rejected['path']}: {rejected['error']}"
+
+    async def health(self) -> dict:
+        return await self._json("GET", "/v1/health")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _json(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise DaemonUnavailable(f"the daemon at {self.base_url} does not answer "
+                                    f"({type(err).__name__})") from err
+        if response.status_code != 200:
+            raise _request_error(response)
+        return response.json()
+
+
+def _request_error(response: httpx.Response) -> DaemonRequestError:
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200] or response.reason_phrase
+    return DaemonRequestError(response.status_code, f"daemon: {message}")
