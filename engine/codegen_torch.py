@@ -178,7 +178,10 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     def __init__(self, shape: CodeGenShape) -> None:
         super().__init__()
-        self.wte = nn.Embedding(shape.vocab_size, shape.n_embd)
+        # Weights always come from a checkpoint. Passing them in skips the random init, whose
+        # normal_() on the meta device would import torch._dynamo (seconds per rank).
+        table = torch.zeros(shape.vocab_size, shape.n_embd)
+        self.wte = nn.Embedding(shape.vocab_size, shape.n_embd, _weight=table)
         self.h = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
         self.ln_f = nn.LayerNorm(shape.n_embd, eps=shape.layer_norm_epsilon)
 

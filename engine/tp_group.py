@@ -276,4 +276,4 @@ def _check_gpus(world_size: int) -> None:
             f"world_size={world_size} needs {world_size} CUDA GPUs; this host has {count}"
         )
     if not dist.is_nccl_available():
-        raise ModelSourceError("this torch build has no NCCL; use device 'cpu' or install CUDA torch")
+        raise ModelSourceError("this torch build has no NCCL: use device 'cpu' or a CUDA torch")
