@@ -12,7 +12,7 @@ from __future__ import annotations
 from codegend.engine.errors import CodegendError
 
 REQUESTABLE = ("auto", "onnx", "torch-tp")
-CHOSEN = ("torch-tp", "onnx-cuda", "onnx-cpu")
+CHOSEN = ("torch-tp", "onnx")  # the ONNX device follows cuda_device_count (0: the CPU)
 # A model "fits" a GPU when its weights take at most this share of the free memory: the rest
 # holds the KV cache, activations and the CUDA context.
 FIT_FRACTION = 0.8
@@ -46,9 +46,8 @@ def choose_backend(
             cuda_device_count, model_bytes, gpu_free_bytes, world_size, gpus
         )
         return "torch-tp", reason
-    onnx = "onnx-cuda" if cuda_device_count >= 1 else "onnx-cpu"
     if requested == "onnx":
-        return onnx, f"backend: onnx requested ({gpus})"
+        return "onnx", f"backend: onnx requested ({gpus})"
     if cuda_device_count >= 2:
         if world_size is not None and world_size >= 2:
             _check_enough_gpus(world_size, cuda_device_count)
@@ -70,8 +69,8 @@ def choose_backend(
             note += f"; the model's {_gib(model_bytes)} may not fit ({_gib(gpu_free_bytes)} free)"
         elif gpu_free_bytes is None:
             note += "; free GPU memory unknown"
-        return "onnx-cuda", f"auto: ONNX Runtime on CUDA ({gpus}{note})"
-    return "onnx-cpu", f"auto: no CUDA GPU; ONNX Runtime on CPU{ignored}"
+        return "onnx", f"auto: ONNX Runtime on CUDA ({gpus}{note})"
+    return "onnx", f"auto: no CUDA GPU; ONNX Runtime on CPU{ignored}"
 
 
 def fits(model_bytes: int, gpu_free_bytes: int) -> bool:

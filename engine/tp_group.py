@@ -10,6 +10,7 @@ killed whole and reports itself unhealthy until ``restart()``.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,8 @@ import numpy as np
 
 from codegend.engine.errors import CodegendError, ModelSourceError
 from codegend.engine.tp_worker import ERROR, FEED, LOGITS, READY, STOP, RankSpec, run_rank
+
+log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
 # Modules the rank processes need, imported once by the forkserver they are forked from
@@ -188,6 +191,7 @@ class TPGroup:
                 if message is not None and message[0] != ERROR:
                     return rank, message
                 if message is not None:
+                    log.warning("tensor-parallel %s\n%s", message[1], message[2])
                     time.sleep(0.1)  # a peer's death often causes the error: let it show
                     self._fail(self._with_exits(f"{message[1]} while {doing}"))
             if any(sentinel in ready for sentinel in sentinels):
@@ -197,6 +201,7 @@ class TPGroup:
                                             f"while {doing}"))
 
     def _fail(self, reason: str):
+        log.error("tensor-parallel group failed: %s", reason)
         self._failure = reason
         self._kill_all()
         raise TensorParallelError(f"tensor-parallel group failed: {reason}")

@@ -57,9 +57,8 @@ def run_rank(rank: int, spec: RankSpec, conn: Connection) -> None:
     try:
         _serve(rank, spec, conn)
     except BaseException as err:  # report anything, then exit non-zero
-        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         try:
-            conn.send((ERROR, f"rank {rank}: {detail}", traceback.format_exc()))
+            conn.send((ERROR, f"rank {rank}: {type(err).__name__}: {err}", traceback.format_exc()))
         except OSError:
             pass
         raise SystemExit(1) from None

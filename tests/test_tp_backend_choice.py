@@ -14,14 +14,15 @@ T4_FREE = 15 * GIB
 
 def test_auto_without_gpu_runs_onnx_on_cpu():
     backend, reason = choose_backend("auto", 0, SIX_B_FP16, None, None)
-    assert backend == "onnx-cpu"
+    assert backend == "onnx"
     assert "no CUDA GPU" in reason
 
 
 def test_auto_on_one_gpu_runs_onnx_on_cuda_even_if_tight():
-    assert choose_backend("auto", 1, 1 * GIB, T4_FREE, None)[0] == "onnx-cuda"
+    backend, reason = choose_backend("auto", 1, 1 * GIB, T4_FREE, None)
+    assert backend == "onnx" and reason == "auto: ONNX Runtime on CUDA (1 CUDA GPU)"
     backend, reason = choose_backend("auto", 1, SIX_B_FP16, T4_FREE, None)
-    assert backend == "onnx-cuda"
+    assert backend == "onnx"
     assert "may not fit" in reason
 
 
@@ -34,7 +35,7 @@ def test_auto_splits_a_model_too_large_for_one_of_several_gpus():
 
 def test_auto_keeps_a_small_model_on_one_gpu_of_several():
     backend, reason = choose_backend("auto", 4, 1 * GIB, T4_FREE, None)
-    assert backend == "onnx-cuda"
+    assert backend == "onnx"
     assert "4 CUDA GPUs" in reason
 
 
@@ -42,7 +43,7 @@ def test_headroom_counts_a_model_that_only_just_fits_as_too_large():
     # 14.1 GB of weights in 16 GB free leaves no room for the KV cache and activations.
     backend, _ = choose_backend("auto", 2, SIX_B_FP16, 16 * GIB, None)
     assert backend == "torch-tp"
-    assert choose_backend("auto", 2, SIX_B_FP16, 40 * GIB, None)[0] == "onnx-cuda"
+    assert choose_backend("auto", 2, SIX_B_FP16, 40 * GIB, None)[0] == "onnx"
 
 
 def test_auto_uses_a_configured_world_size_on_a_multi_gpu_host():
@@ -53,18 +54,18 @@ def test_auto_uses_a_configured_world_size_on_a_multi_gpu_host():
 
 def test_auto_ignores_a_world_size_the_host_cannot_provide():
     backend, reason = choose_backend("auto", 1, 1 * GIB, T4_FREE, 2)
-    assert backend == "onnx-cuda"
+    assert backend == "onnx"
     assert "ignored" in reason
-    assert choose_backend("auto", 0, 1 * GIB, None, 4)[0] == "onnx-cpu"
+    assert choose_backend("auto", 0, 1 * GIB, None, 4)[0] == "onnx"
 
 
 def test_auto_with_world_size_one_does_not_split():
-    assert choose_backend("auto", 4, SIX_B_FP16, T4_FREE, 1)[0] == "onnx-cuda"
+    assert choose_backend("auto", 4, SIX_B_FP16, T4_FREE, 1)[0] == "onnx"
 
 
 def test_unknown_free_memory_assumes_the_model_fits():
     backend, reason = choose_backend("auto", 4, SIX_B_FP16, None, None)
-    assert backend == "onnx-cuda"
+    assert backend == "onnx"
     assert "unknown" in reason
 
 
@@ -86,8 +87,8 @@ def test_a_model_too_large_even_for_all_gpus_uses_as_many_as_possible():
 
 
 def test_forced_onnx():
-    assert choose_backend("onnx", 4, SIX_B_FP16, T4_FREE, None)[0] == "onnx-cuda"
-    assert choose_backend("onnx", 0, SIX_B_FP16, None, None)[0] == "onnx-cpu"
+    assert choose_backend("onnx", 4, SIX_B_FP16, T4_FREE, None)[0] == "onnx"
+    assert choose_backend("onnx", 0, SIX_B_FP16, None, None)[0] == "onnx"
 
 
 @pytest.mark.parametrize(
