@@ -56,3 +56,18 @@ def test_group_logits_match_transformers(checkpoints, config, world_size):
     finally:
         stepper.close()
     assert not stepper.healthy
+
+
+@pytest.mark.parametrize(("dtype", "int8"), [("bfloat16", False), ("float32", True)])
+def test_reduced_precision_group_stays_close(checkpoints, dtype, int8):
+    # The dtype and int8 plumbing through the ranks (the GPU tests cover float16 with NCCL).
+    directory, (want_prefill, want_steps), _, _ = checkpoints["8-heads"]
+    stepper = open_tp_stepper(directory, 2, device="cpu", dtype=dtype, int8_weights=int8)
+    try:
+        got = [stepper.feed(PROMPT)] + [stepper.feed([t]) for t in CONTINUATION]
+    finally:
+        stepper.close()
+    want = [want_prefill[-1].numpy()] + [w.numpy() for w in want_steps]
+    for mine, theirs in zip(got, want, strict=True):
+        error = np.abs(mine - theirs).max()
+        assert 0 < error < 0.05 * (theirs.max() - theirs.min())

@@ -1,0 +1,50 @@
+"""The group on CUDA with NCCL in half precision. Skipped cleanly on hosts without a GPU.
+
+Half precision cannot match float32 to 1e-5; these check the logits stay within a loose
+tolerance of transformers' float32 output and that greedy choices agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codegend.engine.tp_stepper import open_tp_stepper
+from tests.test_tp_codegen_model import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    directory, hf = save_hf_codegen(tmp_path_factory.mktemp("gpu"), n_head=16, n_embd=256,
+                                    rotary_dim=8, vocab_size=256)
+    return directory, hf_reference(hf, PROMPT, CONTINUATION)
+
+
+def _world_sizes() -> list[int]:
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [n for n in (1, 2, 4) if n <= count] or [1]
+
+
+@pytest.mark.parametrize("world_size", _world_sizes())
+@pytest.mark.parametrize(("dtype", "int8"), [("float16", False), ("bfloat16", False),
+                                             ("float16", True)])
+def test_nccl_half_precision_logits_stay_close(checkpoint, world_size, dtype, int8):
+    directory, (want_prefill, want_steps) = checkpoint
+    stepper = open_tp_stepper(directory, world_size, device="cuda", dtype=dtype,
+                              int8_weights=int8)
+    try:
+        got = [stepper.feed(PROMPT)] + [stepper.feed([t]) for t in CONTINUATION]
+    finally:
+        stepper.close()
+    want = [want_prefill[-1].numpy()] + [w.numpy() for w in want_steps]
+    tolerance = 0.15 if int8 or dtype == "bfloat16" else 0.05
+    for mine, theirs in zip(got, want, strict=True):
+        assert np.abs(mine - theirs).max() < tolerance * (theirs.max() - theirs.min())
+    agree = np.mean([m.argmax() == t.argmax() for m, t in zip(got, want, strict=True)])
+    assert agree >= 0.8
