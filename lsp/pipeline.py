@@ -17,6 +17,7 @@ from codegend.daemon.client_api import (
     CompletionClient,
     CompletionMode,
     CompletionRequest,
+    ModelInfo,
 )
 from codegend.lsp.completion_mode import choose_mode
 from codegend.lsp.cursor import CursorContext
@@ -52,6 +53,20 @@ async def _closing(
             await close()
 
 
+async def _model_info(
+    client: CompletionClient, cursor: CursorContext, model: str | None
+) -> ModelInfo:
+    """The info of the model that will answer. Clients whose ``model_info`` cannot name a
+    model yet (an older interface) give the routed model's, which is close enough for a
+    prompt budget."""
+    if model is None:
+        return await client.model_info(cursor.language, cursor.path)
+    try:
+        return await client.model_info(cursor.language, cursor.path, model=model)  # type: ignore[call-arg]
+    except TypeError:
+        return await client.model_info(cursor.language, cursor.path)
+
+
 def _indent_style(cursor: CursorContext):
     start = max(0, cursor.line - INDENT_SAMPLE_LINES)
     return detect_indent_style(cursor.lines[start : cursor.line + INDENT_SAMPLE_LINES])
@@ -69,7 +84,7 @@ async def run_pipeline(
     counters: SessionCounters | None = None,
 ) -> PipelineResult:
     mode = choose_mode(cursor, max_completion)
-    info = await client.model_info(cursor.language, cursor.path)
+    info = await _model_info(client, cursor, model_override)
     model = model_override or info.name
     prompt = await build_prompt(cursor, info, token_counts.counter(client, info.name), snippets)
     request = CompletionRequest(
