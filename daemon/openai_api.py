@@ -6,7 +6,8 @@ penalties, ``best_of``) are accepted and ignored, so such plugins are never refu
 fields it cannot honour (``n`` > 1, ``echo``) are refused with a clear 422.
 
 Differences from OpenAI, on purpose: ``temperature`` defaults to 0 (greedy, so the same
-context gives the same completion), and ``model`` may be omitted to use the fallback route.
+context gives the same completion), ``max_tokens`` defaults to the model's configured
+``max_new_tokens``, and ``model`` may be omitted to use the fallback route.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class OpenAICompletionBody(BaseModel):
     model: Text | None = None
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)] = ""
     suffix: Text | None = None  # accepted; CodeGen has no infill, so it is not used
-    max_tokens: int | None = Field(default=16, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)  # None: the model's max_new_tokens
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: Text | Annotated[list[Text], Field(max_length=16)] | None = None
@@ -47,14 +48,14 @@ class OpenAICompletionBody(BaseModel):
     logprobs: int | None = Field(default=None, ge=0, le=5)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
 
-    def request(self, default_tokens: int) -> CompletionRequest:
+    def request(self) -> CompletionRequest:
         prompt = self.prompt[0] if isinstance(self.prompt, list) else self.prompt
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if any(not s for s in stop):
             raise InvalidRequest("stop strings must not be empty")
         return CompletionRequest(
             prefix=prompt, suffix=self.suffix or "", model=self.model or None, mode="block",
-            max_new_tokens=default_tokens if self.max_tokens is None else self.max_tokens,
+            max_new_tokens=self.max_tokens,
             stop=tuple(stop), temperature=self.temperature or 0.0,
             top_p=1.0 if self.top_p is None else self.top_p, seed=self.seed, invoked=True,
         )
@@ -68,9 +69,7 @@ def build_openai_router(core: DaemonCore) -> APIRouter:
     async def completions(body: OpenAICompletionBody, request: Request) -> Response:
         completion_id = f"cmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        default_tokens = min(16, core.config.server.max_tokens_limit)
-        running = await until_disconnect(
-            request, core.start_completion(body.request(default_tokens)))
+        running = await until_disconnect(request, core.start_completion(body.request()))
         if not body.stream:
             result = await until_disconnect(request, running.finish())
             choice = {"text": result.text, "index": 0, "finish_reason": _finish_reason(
