@@ -20,12 +20,17 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 STATUS = "codegend/status"
 
 
+def _encoding(name: str) -> types.PositionEncodingKind | str:
+    known = {kind.value: kind for kind in types.PositionEncodingKind}
+    return known.get(name, name)  # a client may offer encodings the server does not know
+
+
 def client_capabilities(
     encodings: tuple[str, ...] = ("utf-16",), configuration: bool = True
 ) -> types.ClientCapabilities:
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(
-            position_encodings=[types.PositionEncodingKind(e) for e in encodings]
+            position_encodings=[_encoding(e) for e in encodings]
         ),
         text_document=types.TextDocumentClientCapabilities(
             synchronization=types.TextDocumentSyncClientCapabilities(dynamic_registration=False),

@@ -222,3 +222,37 @@ async def test_configuration_change_disables_and_reenables(session) -> None:
             break
         await asyncio.sleep(0.05)
     assert [item.insert_text for item in items] == ["price * count"]
+
+
+@pytest.mark.parametrize(
+    ("offered", "negotiated", "units"),
+    [
+        (("utf-8", "utf-16"), "utf-8", lambda text: len(text.encode())),
+        (("utf-32",), "utf-32", len),
+        (("latin-1",), "utf-16", lambda text: len(text.encode("utf-16-le")) // 2),
+    ],
+)
+async def test_position_encodings_offered_by_the_client(
+    tmp_path, offered, negotiated, units
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    client, result, statuses = await start_client(
+        command, encodings=offered, initialization_options={"debounceMs": 0}
+    )
+    try:
+        assert result.capabilities.position_encoding == negotiated
+        await wait_for_status(statuses, "ready")
+        uri = "file:///work/project/encoding.py"
+        line = 'label = "😀 中文" + '
+        open_document(client, uri, f"# 😀\n{line}\n")
+        (item,) = await inline_completion(client, uri, 1, units(line))
+        assert item.insert_text == "suffix"  # the engine saw the prefix end right there
+        assert item.range.start.character == units(line)
+        # Typing after the emoji on line 0 moves nothing on line 1, in any encoding.
+        insert_text(client, uri, 2, 0, units("# 😀"), "!")
+        (again,) = await inline_completion(client, uri, 1, units(line))
+        assert again.insert_text == "suffix"
+    finally:
+        await stop_client(client)
