@@ -39,14 +39,26 @@ class CalibrationSet:
                 "tokens_per_window": len(self.sequences[0]), "tokens_sha256": digest}
 
 
-def source_model_dir(optimized: Path) -> Path:
-    """The model directory an artifact was built from, read from the manifest beside it."""
+def source_model_dir(optimized: Path, model_dir: Path | None = None) -> Path:
+    """The model directory to take the tokenizer and held-out list from.
+
+    The pipeline passes it when it can; otherwise it is read from the manifest beside the
+    optimized graph, which names the directory the graph was first built from (artifacts are
+    keyed by weights, not paths, so that directory may since have moved).
+    """
+    if model_dir is not None:
+        return model_dir
     try:
         manifest = json.loads((optimized.parent / MANIFEST).read_text())
-        return Path(manifest["source_path"])
+        recorded = Path(manifest["source_path"])
     except (OSError, ValueError, KeyError) as err:
         raise CodegendError(f"{optimized.parent}: no readable manifest naming the source model "
                             f"({err})") from None
+    if not (recorded / "config.json").is_file():
+        raise CodegendError(
+            f"{optimized.parent} was built from {recorded}, which is gone, and calibration "
+            "needs that model's tokenizer; delete the artifact to rebuild it from here")
+    return recorded
 
 
 def calibration_set(model_dir: Path, options: dict) -> CalibrationSet:

@@ -35,10 +35,11 @@ INT4_DEFAULTS = {
     "block_size": 32,  # weights per scale along the input axis (16, 32, 64, 128, 256)
     "symmetric": False,  # False: a zero point per block (hqq always has one)
     "accuracy_level": 4,  # MatMulNBits compute: 4 = int8 activations, 0 = float
+    "embedding": "int4",  # int4: the token embedding too (GatherBlockQuantized) | float
     "exclude_nodes": (),  # node-name patterns (fnmatch) left in float
 }
 INT4_CHOICES = {"algorithm": INT4_ALGORITHMS, "block_size": (16, 32, 64, 128, 256),
-                "accuracy_level": (0, 1, 2, 3, 4)}
+                "accuracy_level": (0, 1, 2, 3, 4), "embedding": ("int4", "float")}
 
 
 def int4_options(given: dict) -> dict:
@@ -56,7 +57,10 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict) -> 
         with quiet_quantizer():
             quantizer = _quantizer(optimized, options, excluded)
             quantizer.process()
-        model = quantizer.model.model
+            model = quantizer.model.model
+            embedding = token_embedding(model) if options["embedding"] == "int4" else None
+            if embedding and embedding not in excluded:
+                model = _quantize_embedding(model, embedding, options)
         quantized = _set_accuracy_level(model, options["accuracy_level"])
     except CodegendError:
         raise
@@ -72,6 +76,7 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict) -> 
     fields = {"algorithm": options["algorithm"], "bits": 4, "block_size": options["block_size"],
               "symmetric": options["symmetric"] and options["algorithm"] != "hqq",
               "accuracy_level": options["accuracy_level"], "matmuls_quantized": quantized,
+              "embedding": options["embedding"] if embedding else "float",
               "excluded_nodes": excluded}
     return fields
 
@@ -98,6 +103,42 @@ def _quantizer(optimized: Path, options: dict, excluded: list[str]):
     return MatMulNBitsQuantizer(str(optimized), block_size=block_size,
                                 is_symmetric=options["symmetric"],
                                 nodes_to_exclude=excluded, algo_config=config)
+
+
+def token_embedding(model) -> str | None:
+    """The Gather that looks up ``input_ids`` in a constant table: the token embedding.
+
+    Other constant Gathers (CodeGen's rotary sin/cos table, looked up by position) must stay
+    in float: 4-bit positions would blur every attention score.
+    """
+    constants = {t.name for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and node.input[0] in constants and \
+                node.input[1] == "input_ids":
+            return node.name
+    return None
+
+
+def _quantize_embedding(model, name: str, options: dict):
+    """Block-wise INT4 for the embedding table, blocks along the hidden axis.
+
+    Only ONNX Runtime's own round-to-nearest writes GatherBlockQuantized, so every algorithm
+    shares this step. INT4 tensors need ONNX opset 21, which the quantizer declares for the
+    whole graph; the exported CodeGen graph uses no operator whose meaning changed since.
+    """
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    others = [n.name for n in model.graph.node if n.op_type == "Gather" and n.name != name]
+    config = DefaultWeightOnlyQuantConfig(block_size=options["block_size"],
+                                          is_symmetric=options["symmetric"],
+                                          op_types_to_quantize=("Gather",),
+                                          quant_axes=(("Gather", 1),))
+    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others, algo_config=config)
+    quantizer.process()
+    return quantizer.model.model
 
 
 def _set_accuracy_level(model, level: int) -> int:

@@ -22,8 +22,10 @@ from codegend.engine.quantize_static import (
 )
 from codegend.engine.recipe_options import coerce_options, format_recipe_spec, parse_recipe_spec
 
-# (optimized graph, output directory, options) -> manifest fields describing what was done
-QuantizeStep = Callable[[Path, Path, dict], dict]
+# (optimized graph, output directory, options) -> manifest fields describing what was done.
+# Steps that calibrate also accept model_dir= (the model's directory, for its tokenizer and
+# held-out list); without it they read the directory from the optimized graph's manifest.
+QuantizeStep = Callable[..., dict]
 
 
 @dataclass(frozen=True)
