@@ -3,9 +3,11 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as vscode from "vscode";
-import { MODELS_REQUEST, SETTINGS_SECTION, STATS_REQUEST, parseModelsResult } from "./protocol";
+import { MODELS_REQUEST, SELECT_MODEL_REQUEST, SETTINGS_SECTION, STATS_REQUEST, parseModelsResult } from "./protocol";
+import { openSetting } from "./openSetting";
 import { ServerSession } from "./session";
 import { defaultConfigPath } from "./settings";
+import { formatStats } from "./stats";
 import { StatusBar } from "./statusBar";
 import { menuItems, modelPickItems } from "./menu";
 
@@ -25,8 +27,7 @@ export function registerCommands(
     "codegend.openConfig": () => openConfig(session),
     "codegend.selectModel": () => selectModel(session),
     "codegend.showStats": () => showStats(session, output),
-    "codegend.openServerSetting": () =>
-      vscode.commands.executeCommand("workbench.action.openSettings", "codegend.server.command"),
+    "codegend.openServerSetting": () => openSetting("codegend.server.command"),
     "codegend.showMenu": async () => {
       const settings = session.settings();
       const picked = await vscode.window.showQuickPick(
@@ -61,7 +62,7 @@ async function openConfig(session: ServerSession): Promise<void> {
     : `codegend: no config file at ${path}; codegend uses its built-in default model for every language.`;
   const choice = await vscode.window.showWarningMessage(message, "Set codegend.configPath");
   if (choice !== undefined) {
-    await vscode.commands.executeCommand("workbench.action.openSettings", "codegend.configPath");
+    await openSetting("codegend.configPath");
   }
 }
 
@@ -91,11 +92,19 @@ async function selectModel(session: ServerSession): Promise<void> {
   const picked = await vscode.window.showQuickPick(modelPickItems(result, session.settings().model), {
     title: "codegend: model for completions",
   });
-  if (picked !== undefined) {
-    // Stored as a setting so the choice survives restarts; the change is pushed to the server.
-    await vscode.workspace.getConfiguration(SETTINGS_SECTION)
-      .update("model", picked.model ?? "", vscode.ConfigurationTarget.Global);
+  if (picked === undefined) {
+    return;
   }
+  try {
+    // The server checks the name and switches at once (its status follows)...
+    await client.sendRequest(SELECT_MODEL_REQUEST, { model: picked.model });
+  } catch (err) {
+    void vscode.window.showErrorMessage(`codegend: cannot switch to ${picked.model ?? "routing by language"} (${errorText(err)}).`);
+    return;
+  }
+  // ...and the setting keeps the choice for the next start.
+  await vscode.workspace.getConfiguration(SETTINGS_SECTION)
+    .update("model", picked.model ?? "", vscode.ConfigurationTarget.Global);
 }
 
 async function showStats(session: ServerSession, output: vscode.LogOutputChannel): Promise<void> {
@@ -107,19 +116,10 @@ async function showStats(session: ServerSession, output: vscode.LogOutputChannel
   try {
     const stats: unknown = await client.sendRequest(STATS_REQUEST, {});
     output.info(`statistics: ${JSON.stringify(stats)}`);
-    void vscode.window.showInformationMessage(`codegend statistics: ${summarize(stats)}`);
+    void vscode.window.showInformationMessage(`codegend: ${formatStats(stats)}`);
   } catch (err) {
     void vscode.window.showErrorMessage(`codegend: cannot read statistics (${errorText(err)}).`);
   }
-}
-
-/** `{"shown": 3, "accepted": 1}` → "shown 3, accepted 1" (nested objects as JSON). */
-function summarize(stats: unknown): string {
-  if (typeof stats !== "object" || stats === null) {
-    return JSON.stringify(stats);
-  }
-  return Object.entries(stats).map(([key, value]) =>
-    `${key} ${typeof value === "object" ? JSON.stringify(value) : String(value)}`).join(", ");
 }
 
 function errorText(err: unknown): string {

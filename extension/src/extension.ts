@@ -9,7 +9,7 @@ import { StatusBar } from "./statusBar";
 
 let session: ServerSession | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("codegend", { log: true });
   let statusBar: StatusBar | undefined;
   const current = new ServerSession(output, (event) => statusBar?.apply(event));
@@ -34,7 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
   );
-  await current.start();
+  void current.start(); // the status bar follows its progress; activation need not wait
 }
 
 export async function deactivate(): Promise<void> {

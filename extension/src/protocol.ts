@@ -5,11 +5,10 @@
 export const STATUS_NOTIFICATION = "codegend/status";
 /** Request, client → server: counters kept by the server (completions shown, accepted...). */
 export const STATS_REQUEST = "codegend/stats";
-/**
- * Request, client → server: the models the server can serve and the one serving the active
- * document's language. Switching models is the `model` setting (pushed like every setting).
- */
+/** Request, client → server: the models the server can serve and the active one. */
 export const MODELS_REQUEST = "codegend/models";
+/** Request, client → server: `{model: name}` overrides routing by language; `null` routes again. */
+export const SELECT_MODEL_REQUEST = "codegend/selectModel";
 /** The command the server puts on each inline completion item; VS Code runs it on accept. */
 export const ACCEPT_COMMAND = "codegend.accept";
 /** The settings section the server reads (initializationOptions and workspace/configuration). */

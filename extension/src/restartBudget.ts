@@ -29,3 +29,8 @@ export class RestartBudget {
     this.crashTimes = [];
   }
 }
+
+/** Waits longer after each crash in a row: 0.5 s, 1 s, 2 s, 4 s, then 8 s at most. */
+export function restartDelayMs(crashes: number): number {
+  return Math.min(8000, 500 * 2 ** Math.max(0, crashes - 1));
+}

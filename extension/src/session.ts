@@ -4,12 +4,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as vscode from "vscode";
 import {
-  CloseAction, CloseHandlerResult, DidChangeConfigurationNotification, ErrorAction, ErrorHandler,
-  ErrorHandlerResult, LanguageClient, LanguageClientOptions, ServerOptions, State, TransportKind,
+  CloseAction, DidChangeConfigurationNotification, ErrorAction, LanguageClient, LanguageClientOptions,
+  ServerOptions, State, TransportKind,
 } from "vscode-languageclient/node";
 import { SERVED_LANGUAGES } from "./languages";
 import { SETTINGS_SECTION, STATUS_NOTIFICATION, parseStatusParams } from "./protocol";
-import { RestartBudget } from "./restartBudget";
+import { openSetting } from "./openSetting";
+import { RestartBudget, restartDelayMs } from "./restartBudget";
 import { resolveServerCommand } from "./serverCommand";
 import { ServerSettings, isEnabledFor, readServerSettings } from "./settings";
 import { StatusEvent } from "./status";
@@ -31,6 +32,7 @@ export class ServerSession implements vscode.Disposable {
   private readonly budget = new RestartBudget(MAX_RESTARTS, RESTART_WINDOW_MS);
   private statusSeen = false;
   private graceTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -60,10 +62,12 @@ export class ServerSession implements vscode.Disposable {
     if (!resolution.ok) {
       this.output.error(resolution.message);
       this.report({ kind: "notFound", message: resolution.message });
-      const choice = await vscode.window.showErrorMessage(resolution.message, "Open Setting");
-      if (choice === "Open Setting") {
-        await vscode.commands.executeCommand("workbench.action.openSettings", "codegend.server.command");
-      }
+      // Not awaited: the notification stays until the user acts, and nothing waits for that.
+      void vscode.window.showErrorMessage(resolution.message, "Open Setting").then(async (choice) => {
+        if (choice === "Open Setting") {
+          await openSetting("codegend.server.command");
+        }
+      });
       return;
     }
     this.output.info(`starting the server: ${resolution.description}`);
@@ -72,7 +76,15 @@ export class ServerSession implements vscode.Disposable {
       args: resolution.server.args,
       transport: TransportKind.stdio,
     };
-    const client = new QuietLanguageClient("codegend", "codegend", serverOptions, this.clientOptions());
+    // Every start is a fresh client; the session, not the library, decides about restarts.
+    let ended = false;
+    const end = (reason: string) => {
+      if (!ended && this.client === client) {
+        ended = true;
+        this.clientEnded(reason);
+      }
+    };
+    const client = new QuietLanguageClient("codegend", "codegend", serverOptions, this.clientOptions(end));
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       const parsed = parseStatusParams(params);
       if (parsed === undefined) {
@@ -94,13 +106,16 @@ export class ServerSession implements vscode.Disposable {
     try {
       await client.start();
     } catch (err) {
-      // The close handler has already reported the crash or scheduled a restart.
-      this.output.error(`the server did not start: ${err instanceof Error ? err.message : String(err)}`);
+      end(`it did not start: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
   async stop(): Promise<void> {
     this.clearGraceTimer();
+    if (this.restartTimer !== undefined) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+    }
     const client = this.client;
     this.client = undefined;
     if (client !== undefined && client.needsStop()) {
@@ -130,7 +145,7 @@ export class ServerSession implements vscode.Disposable {
     void this.stop();
   }
 
-  private clientOptions(): LanguageClientOptions {
+  private clientOptions(end: (reason: string) => void): LanguageClientOptions {
     return {
       documentSelector: SERVED_LANGUAGES.flatMap((language) => [
         { scheme: "file", language },
@@ -138,7 +153,21 @@ export class ServerSession implements vscode.Disposable {
       ]),
       outputChannel: this.output,
       initializationOptions: this.settings(),
-      errorHandler: this.errorHandler(),
+      errorHandler: {
+        error: (_error, _message, count) => ({
+          action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+          handled: true,
+        }),
+        closed: () => {
+          end("the server process exited");
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
+      },
+      // The library would pop up the raw error ("write EPIPE"); the session reports it instead.
+      initializationFailedHandler: (error) => {
+        this.output.error(`initialize failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      },
       middleware: {
         // Asked for by the server: always the normalized settings, not VS Code's raw ones.
         workspace: {
@@ -158,29 +187,27 @@ export class ServerSession implements vscode.Disposable {
     };
   }
 
-  private errorHandler(): ErrorHandler {
-    return {
-      error: (_error, _message, count): ErrorHandlerResult => ({
-        action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
-        handled: true,
-      }),
-      closed: (): CloseHandlerResult => {
-        this.clearGraceTimer();
-        const decision = this.budget.recordCrash(Date.now());
-        if (decision.restart) {
-          const message = `The server stopped; restarting (${decision.crashes} of ${MAX_RESTARTS} restarts).`;
-          this.output.warn(message);
-          this.report({ kind: "starting", message });
-          return { action: CloseAction.Restart, handled: true };
-        }
-        const message = `The codegend server stopped ${decision.crashes} times in ${RESTART_WINDOW_MS / 60000} ` +
-          `minutes and will not be restarted. Its log is in the output channel.`;
-        this.output.error(message);
-        this.report({ kind: "crashed", message });
-        void this.offerRecovery(message);
-        return { action: CloseAction.DoNotRestart, handled: true };
-      },
-    };
+  /** The running client is gone: restart after a pause while the budget lasts, else give up. */
+  private clientEnded(reason: string): void {
+    this.clearGraceTimer();
+    const decision = this.budget.recordCrash(Date.now());
+    if (decision.restart) {
+      const delay = restartDelayMs(decision.crashes);
+      const message = `The server stopped (${reason}); restart ${decision.crashes} of ${MAX_RESTARTS} ` +
+        `in ${delay / 1000} s.`;
+      this.output.warn(message);
+      this.report({ kind: "starting", message });
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        void this.start();
+      }, delay);
+      return;
+    }
+    const message = `The codegend server stopped ${decision.crashes} times in ${RESTART_WINDOW_MS / 60000} ` +
+      `minutes and will not be restarted (last: ${reason}). Its log is in the output channel.`;
+    this.output.error(message);
+    this.report({ kind: "crashed", message });
+    void this.offerRecovery(message);
   }
 
   private async offerRecovery(message: string): Promise<void> {

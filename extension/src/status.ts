@@ -48,11 +48,14 @@ export function nextStatus(previous: Status, event: StatusEvent): Status {
   }
 }
 
+/** Whether the active editor's language gets completions, and if not, why. */
+export type LanguageState = "on" | "disabled" | "unserved";
+
 /** Where the user is: the global switch and the language of the active editor. */
 export interface StatusContext {
   enabled: boolean;
   languageId?: string;
-  languageEnabled: boolean;
+  language: LanguageState;
 }
 
 export type Severity = "normal" | "warning" | "error";
@@ -102,9 +105,11 @@ export function renderStatus(status: Status, context: StatusContext): StatusView
   }
   // ready
   const name = model ?? "ready";
-  if (context.languageId !== undefined && !context.languageEnabled) {
-    return view(`$(circle-slash) codegend: off for ${context.languageId}`,
-      `Completions are off for ${context.languageId} (setting codegend.enabledLanguages).\n${CLICK}`,
+  if (context.languageId !== undefined && context.language !== "on") {
+    const why = context.language === "disabled"
+      ? `Completions are off for ${context.languageId} (setting codegend.disabledLanguages).`
+      : `codegend does not complete ${context.languageId} files.`;
+    return view(`$(circle-slash) codegend: off for ${context.languageId}`, `${why}\n${CLICK}`,
       `codegend ready, off for ${context.languageId}`, "normal");
   }
   return view(`$(check) codegend: ${name}`, `codegend is ready${model !== undefined ? `, model ${model}` : ""}.${detail}\n${CLICK}`,

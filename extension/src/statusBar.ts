@@ -1,6 +1,7 @@
 // The status bar item: holds the current Status and redraws it when the status, the settings
 // or the active editor change.
 import * as vscode from "vscode";
+import { SERVED_LANGUAGES } from "./languages";
 import { ServerSettings, isEnabledFor } from "./settings";
 import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "./status";
 
@@ -31,7 +32,9 @@ export class StatusBar implements vscode.Disposable {
     const view = renderStatus(this.current, {
       enabled: settings.enable,
       languageId,
-      languageEnabled: languageId === undefined || isEnabledFor(settings, languageId),
+      language: languageId === undefined || isEnabledFor(settings, languageId)
+        ? (languageId === undefined || SERVED_LANGUAGES.includes(languageId) ? "on" : "unserved")
+        : "disabled",
     });
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;

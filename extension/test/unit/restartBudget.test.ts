@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { RestartBudget } from "../../src/restartBudget";
+import { RestartBudget, restartDelayMs } from "../../src/restartBudget";
 
 test("restarts up to the budget within the window, then gives up", () => {
   const budget = new RestartBudget(3, 60_000);
@@ -28,4 +28,8 @@ test("a restart the user asks for starts with a full budget", () => {
 test("a nonsensical budget is refused", () => {
   assert.throws(() => new RestartBudget(-1, 1000));
   assert.throws(() => new RestartBudget(1, 0));
+});
+
+test("restarts back off, up to a ceiling", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 9].map(restartDelayMs), [500, 1000, 2000, 4000, 8000, 8000]);
 });

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "../../src/status";
 
-const everywhere = { enabled: true, languageId: "python", languageEnabled: true };
+const everywhere = { enabled: true, languageId: "python", language: "on" as const };
 
 function run(events: StatusEvent[]): Status {
   return events.reduce(nextStatus, INITIAL_STATUS);
@@ -47,8 +47,12 @@ test("switched off globally, by the server, or for one language", () => {
   assert.equal(renderStatus(ready, { ...everywhere, enabled: false }).text, "$(circle-slash) codegend: off");
   const serverOff = run([{ kind: "server", params: { state: "disabled", message: "disabled in config" } }]);
   assert.match(renderStatus(serverOff, everywhere).tooltip, /disabled in config/);
-  const markdown = renderStatus(ready, { enabled: true, languageId: "markdown", languageEnabled: false });
+  const markdown = renderStatus(ready, { enabled: true, languageId: "markdown", language: "disabled" });
   assert.equal(markdown.text, "$(circle-slash) codegend: off for markdown");
+  assert.match(markdown.tooltip, /codegend.disabledLanguages/);
+  const json = renderStatus(ready, { enabled: true, languageId: "json", language: "unserved" });
+  assert.equal(json.text, "$(circle-slash) codegend: off for json");
+  assert.match(json.tooltip, /does not complete json/);
 });
 
 test("a restart after a crash returns to starting and keeps the model", () => {
@@ -63,6 +67,6 @@ test("a restart after a crash returns to starting and keeps the model", () => {
 test("not found forgets the old model; no editor open renders without a language", () => {
   const status = run([{ kind: "server", params: { state: "ready", model: "big" } }, { kind: "notFound", message: "gone" }]);
   assert.equal(status.model, undefined);
-  const view = renderStatus(run([{ kind: "server", params: { state: "ready" } }]), { enabled: true, languageEnabled: true });
+  const view = renderStatus(run([{ kind: "server", params: { state: "ready" } }]), { enabled: true, language: "on" as const });
   assert.equal(view.text, "$(check) codegend: ready");
 });
