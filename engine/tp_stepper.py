@@ -91,13 +91,15 @@ def open_tp_stepper(
     int8_weights: bool = False,
     max_positions: int | None = None,
     step_timeout_s: float = 60.0,
+    threads_per_rank: int | None = None,
 ) -> TPStepper:
     """Spawn ``world_size`` ranks serving the CodeGen checkpoint in ``model_dir``.
 
     device: "cpu" (gloo, for tests and CPU-only hosts) or "cuda" (NCCL, rank r on cuda:r).
     dtype: "float32" | "float16" | "bfloat16"; None picks float32 on cpu, float16 on cuda.
     Raises ModelSourceError for a model that cannot be split or read, TensorParallelError if
-    a rank fails while starting.
+    a rank fails while starting. threads_per_rank: CPU threads of each rank (None: the
+    cores divided by the world size).
     """
     return TPStepper(
         TPGroupConfig(
@@ -108,5 +110,6 @@ def open_tp_stepper(
             int8_weights=int8_weights,
             max_positions=max_positions,
             step_timeout_s=step_timeout_s,
+            threads_per_rank=threads_per_rank,
         )
     )
