@@ -75,16 +75,20 @@ class TPGroup:
         """Spawn the ranks and wait until every one holds its shard."""
         spec = self._rank_spec()
         context = _rank_process_context()
-        for rank in range(self.config.world_size):
-            parent_end, child_end = context.Pipe()
-            process = context.Process(
-                target=run_rank, args=(rank, spec, child_end), daemon=True,
-                name=f"codegend-tp-rank{rank}",
-            )
-            process.start()
-            child_end.close()  # so a dead rank's pipe reads as closed
-            self._processes.append(process)
-            self._conns.append(parent_end)
+        try:
+            for rank in range(self.config.world_size):
+                parent_end, child_end = context.Pipe()
+                process = context.Process(
+                    target=run_rank, args=(rank, spec, child_end), daemon=True,
+                    name=f"codegend-tp-rank{rank}",
+                )
+                self._conns.append(parent_end)
+                process.start()
+                child_end.close()  # so a dead rank's pipe reads as closed
+                self._processes.append(process)
+        except BaseException:
+            self._kill_all()  # no half-started group left behind
+            raise
         self._failure = None
         pending = set(range(self.config.world_size))
         while pending:
