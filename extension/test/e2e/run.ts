@@ -5,7 +5,10 @@
 //
 // Environment: CODE_SERVER_ENTRY (code-server's out/node/entry.js; scripts/install-code-server.sh
 // prints it), CHROMIUM (default /usr/bin/chromium), CODEGEND_COMMAND (default: the repository's
-// .venv/bin/codegend, else `codegend` on PATH), E2E_READY_TIMEOUT_S (default 600).
+// .venv/bin/codegend, else `codegend` on PATH), E2E_READY_TIMEOUT_S (default 600),
+// E2E_ONLY (comma-separated scenario names), E2E_KEEP_LOGS (copy VS Code's logs even on success),
+// E2E_CODEGEND_CONFIG (a codegend YAML config for the scenarios that complete; default: none,
+// so the server serves its embedded default model).
 // Scenarios that need `codegend lsp` are skipped, with the reason, when it is not available.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -117,14 +120,23 @@ const crashing: Scenario = {
   },
 };
 
+/** Workspace settings that run the real server (embedded), on E2E_CODEGEND_CONFIG if given. */
+function serverSettings(context: Context): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    "codegend.server.command": context.codegend,
+    "codegend.server.args": ["lsp", "--embedded"],
+  };
+  if (process.env.E2E_CODEGEND_CONFIG) {
+    settings["codegend.configPath"] = process.env.E2E_CODEGEND_CONFIG;
+  }
+  return settings;
+}
+
 const ghostTextScenario: Scenario = {
   name: "ghost-text-accept",
   needsServer: true,
   run: (context) => {
-    const folder = workspace(context.root, "python", {
-      "codegend.server.command": context.codegend,
-      "codegend.server.args": ["lsp", "--embedded"],
-    }, { "main.py": PYTHON_SOURCE });
+    const folder = workspace(context.root, "python", serverSettings(context), { "main.py": PYTHON_SOURCE });
     const file = join(folder, "main.py");
     return withPage(context, folder, "ghost-text-accept", async (page) => {
       await openFile(page, "main.py", "def add(a, b):");
@@ -217,8 +229,8 @@ const noPython: Scenario = {
   name: "workspace-without-python",
   needsServer: true,
   run: (context) => {
-    const folder = workspace(context.root, "no-python", { "codegend.server.command": context.codegend,
-      "codegend.server.args": ["lsp", "--embedded"] }, { "NOTES.md": "# Notes\n\nNothing to complete here.\n" });
+    const folder = workspace(context.root, "no-python", serverSettings(context),
+      { "NOTES.md": "# Notes\n\nNothing to complete here.\n" });
     return withPage(context, folder, "workspace-without-python", async (page) => {
       await openFile(page, "NOTES.md", "# Notes");
       // Nothing activates the extension here; the palette command does, and says where it stands.
