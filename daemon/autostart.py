@@ -8,7 +8,8 @@ outlives the editor window that started it and keeps serving the others.
 :class:`AutoStartClient` is what ``codegend lsp`` holds. When the daemon stops answering, the
 failing request raises :class:`DaemonUnavailable` at once (the editor shows an empty
 completion and a status message) and a restart begins in the background; requests during the
-restart fail fast the same way, never hang.
+restart wait at most ``RESTART_WAIT_S`` and then fail the same way, never hang. Only the very
+first connection waits for a daemon to start, as the editor expects while "loading".
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 START_TIMEOUT_S = 60.0  # import, bind and first answer; models keep loading after that
-WAIT_FOR_START_S = 10.0  # how long a request waits for a daemon being (re)started
+RESTART_WAIT_S = 1.0  # after a loss, requests wait this long for the restart, then answer empty
+RETRY_AFTER_FAILURE_S = 5.0  # a daemon that failed to start is not respawned on every keystroke
 
 
 def daemon_answers(url: str, token: str | None, pid: int | None = None) -> bool:
@@ -125,10 +127,19 @@ class AutoStartClient:
         self.token = token
         self._client: HttpClient | None = None
         self._connecting: asyncio.Task | None = None
+        self._ever_connected = False  # the first connection may wait for the daemon to start
+        self._failed_at = 0.0
 
     def connect_in_background(self) -> None:
-        if self._client is None and (self._connecting is None or self._connecting.done()):
-            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        if self._client is not None:
+            return
+        previous = self._connecting
+        if previous is not None and not previous.done():
+            return
+        if (previous is not None and not previous.cancelled() and previous.exception()
+                and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_S):
+            return  # keep answering with the recent failure until the pause is over
+        self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
         return await self._call(lambda c: c.model_info(language, path))
@@ -174,18 +185,24 @@ class AutoStartClient:
             return self._client
         self.connect_in_background()
         assert self._connecting is not None
+        wait_s = RESTART_WAIT_S if self._ever_connected else START_TIMEOUT_S + 5.0
         try:
-            await asyncio.wait_for(asyncio.shield(self._connecting), WAIT_FOR_START_S)
+            await asyncio.wait_for(asyncio.shield(self._connecting), wait_s)
         except TimeoutError as err:
-            raise DaemonUnavailable("the daemon is still starting") from err
+            raise DaemonUnavailable("the daemon is restarting") from err
         if self._client is None:
             self._connecting.result()  # raises why connecting failed
             raise DaemonUnavailable("the daemon could not be reached")
         return self._client
 
     async def _connect(self) -> None:
-        url = await asyncio.to_thread(ensure_daemon, self.config, self.token)
+        try:
+            url = await asyncio.to_thread(ensure_daemon, self.config, self.token)
+        except Exception:
+            self._failed_at = time.monotonic()
+            raise
         self._client = HttpClient(url, self.token)
+        self._ever_connected = True
         log.info("connected to the daemon at %s", url)
 
     def _lost(self, client: HttpClient) -> None:

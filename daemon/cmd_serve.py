@@ -19,13 +19,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
+    import os
+    import sys
 
     from codegend.daemon.lifecycle import run_daemon
 
     config = resolve_config(args.config, args.host, args.port)
     token = checked_token(config)
     asyncio.run(run_daemon(config, token=token))
-    return 0
+    # Models are released and the runtime file is gone. Tearing down an interpreter that has
+    # torch and ONNX Runtime loaded takes seconds and releases nothing more, so skip it: a
+    # service manager (or an editor) waiting for the daemon to stop gets it at once.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def resolve_config(path: Path | None, host: str | None = None, port: int | None = None):

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from codegend import __version__
 from codegend.daemon.client_api import CompletionRequest
@@ -32,7 +33,9 @@ from codegend.daemon.http_support import (
     codegend_error_handler,
     error_payload,
     error_responses,
+    http_error_handler,
     stream_events,
+    unexpected_error_handler,
     until_disconnect,
     validation_error_handler,
 )
@@ -87,13 +90,15 @@ def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
     )
     app.add_exception_handler(CodegendError, codegend_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_exception_handler(ClientGone, client_gone_handler)
     app.add_middleware(BodyLimit, max_bytes=core.config.server.max_body_bytes)
     if token is not None:
         app.add_middleware(BearerAuth, token=token)  # added last: runs first
     app.include_router(build_openai_router(core))
 
-    @app.post("/v1/codegend/complete", responses=error_responses(404, 413, 422, 429, 503),
+    @app.post("/v1/codegend/complete", responses=error_responses(400, 404, 413, 422, 429, 503),
               summary="Complete code (native; streams NDJSON or SSE with stream: true)")
     async def complete(body: NativeCompletionBody, request: Request) -> Response:
         running = await until_disconnect(request, core.start_completion(body.request()))
@@ -104,7 +109,7 @@ def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
         return await stream_events(request, running, _native_event(sse),
                                    "text/event-stream" if sse else "application/x-ndjson")
 
-    @app.post("/v1/codegend/tokenize", responses=error_responses(404, 413, 422, 503),
+    @app.post("/v1/codegend/tokenize", responses=error_responses(400, 404, 413, 422, 503),
               summary="Count tokens of texts under a model's tokenizer")
     async def tokenize(body: TokenizeBody, request: Request) -> dict:
         counts = await until_disconnect(request, core.count_tokens(body.model, body.texts))

@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codegend.daemon.client_api import CompletionChunk
@@ -59,7 +60,7 @@ def status_of(err: BaseException) -> tuple[int, str]:
         return 404, "model_not_found"
     if isinstance(err, ModelUnavailable | SchedulerClosed):
         return 503, "model_unavailable"
-    if isinstance(err, InvalidRequest | CodegendError | ValueError):
+    if isinstance(err, InvalidRequest | CodegendError):
         return 422, "invalid_request_error"
     return 500, "internal_error"
 
@@ -75,8 +76,20 @@ async def client_gone_handler(_request: Request, _err: Exception) -> Response:
     return Response(status_code=499)  # nobody reads it; uvicorn just closes the exchange
 
 
+async def unexpected_error_handler(_request: Request, err: Exception) -> Response:
+    """A bug, not bad input: a JSON 500 (the traceback is in the daemon log)."""
+    return response_for(err)
+
+
 async def codegend_error_handler(_request: Request, err: Exception) -> JSONResponse:
     return response_for(err)
+
+
+async def http_error_handler(_request: Request, err: Exception) -> Response:
+    """Starlette's own refusals (400 unreadable body, 404 path, 405 method) in the same shape."""
+    assert isinstance(err, StarletteHTTPException)
+    kind = "invalid_request_error" if err.status_code < 500 else "internal_error"
+    return error_response(err.status_code, str(err.detail), kind, dict(err.headers or {}))
 
 
 async def validation_error_handler(_request: Request, err: Exception) -> JSONResponse:
@@ -185,6 +198,7 @@ def error_responses(*codes: int) -> dict:
 
 
 _ERROR_TEXT = {
+    400: "the body is not readable text (e.g. not UTF-8)",
     401: "missing or wrong bearer token",
     404: "no such model, or no route for the language",
     413: "request body too large",
