@@ -68,6 +68,11 @@ class StepperGenerator:
         stats = GenerationStats()
         return [t.token_id for t in self._run_ids(prompt_ids, params, cancel, stats)]
 
+    @property
+    def failure(self) -> str | None:
+        """Why the backend cannot serve right now (shown in health); None when healthy."""
+        return self.stepper.failure
+
     def close(self) -> None:
         self._cached_ids = []
         self.stepper.close()
@@ -126,6 +131,10 @@ class StepperGenerator:
             stats.decode_s = time.perf_counter() - decode_started
 
     def _prefill(self, prompt_ids: list[int], stats: GenerationStats) -> np.ndarray:
+        if self.stepper.failure is not None:
+            # A tensor-parallel group whose rank died: replace it rather than fail forever.
+            self.stepper.restart()
+            self._cached_ids = []
         # At least one token must be fed to get logits for the next position.
         reuse = min(common_prefix_length(self._cached_ids, prompt_ids), len(prompt_ids) - 1)
         self.stepper.truncate(reuse)

@@ -55,8 +55,8 @@ def choose_placement(spec: ModelSpec, resolved: ResolvedModel) -> Placement:
     if spec.backend == "torch-tp" or (spec.backend == "auto" and gpus >= 2):
         from codegend.engine.backend_choice import choose_backend
 
-        backend, reason = choose_backend(spec.backend, gpus, _weight_bytes(resolved), None,
-                                         spec.world_size)
+        backend, reason = choose_backend(spec.backend, gpus if device == "cuda" else 0,
+                                         _weight_bytes(resolved), None, spec.world_size)
         return Placement(backend, device, reason)
     if device == "cuda" and not onnxruntime_has_cuda():
         return Placement("onnx", "cpu", "onnxruntime has no CUDA provider: ONNX on the CPU")
@@ -87,10 +87,13 @@ def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement
 
         return open_torch_stepper(resolved, placement.device), {}
     if placement.backend == "torch-tp":
+        from codegend.engine.backend_choice import tp_world_size
         from codegend.engine.tp_stepper import open_tp_stepper
 
-        world_size = spec.world_size or max(cuda_device_count(), 1)
-        stepper = open_tp_stepper(resolved.path, world_size, placement.device, None, False)
+        gpus = cuda_device_count() if placement.device == "cuda" else 0
+        world_size = tp_world_size(gpus, _weight_bytes(resolved), None, spec.world_size)
+        stepper = open_tp_stepper(resolved.path, world_size, placement.device,
+                                  threads_per_rank=spec.threads)
         return stepper, {"world_size": world_size}
     from codegend.engine.onnx_pipeline import build_onnx_model
     from codegend.engine.onnx_stepper import OnnxStepper, create_session

@@ -142,6 +142,11 @@ class OnnxStepper:
         bind = binding.bind_input if is_input else binding.bind_output
         bind(name, device_type, device_id, element, list(tensor.shape), pointer)
 
+    failure: str | None = None  # runs in this process: nothing can fail apart from it
+
+    def restart(self) -> None:
+        self.truncate(0)
+
     def close(self) -> None:
         self._past = []
         self.session = None

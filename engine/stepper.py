@@ -34,6 +34,16 @@ class CausalStepper(Protocol):
         """
         ...
 
+    @property
+    def failure(self) -> str | None:
+        """Why the stepper cannot run right now (e.g. a tensor-parallel rank died); None
+        while it is healthy. In-process steppers are always healthy."""
+        ...
+
+    def restart(self) -> None:
+        """Bring a failed stepper back (fresh processes, empty cache)."""
+        ...
+
     def close(self) -> None:
         """Release the model and its cache."""
         ...

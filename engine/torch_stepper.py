@@ -49,6 +49,11 @@ class TorchStepper:
         self._length += len(token_ids)
         return out.logits[0, -1].float().cpu().numpy()
 
+    failure: str | None = None  # runs in this process: nothing can fail apart from it
+
+    def restart(self) -> None:
+        self.truncate(0)
+
     def close(self) -> None:
         self._cache = None
         self.model = None

@@ -136,3 +136,24 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_the_generator_restarts_a_failed_group_before_its_next_request(model_dir):
+    """The daemon keeps one generator per model: after a rank dies, the next request gets a
+    fresh group (and a cold cache) instead of an error forever."""
+    tokenizer = load_tokenizer(model_dir, resolve_model_source(str(model_dir)).vocab_size)
+    stepper = open_tp_stepper(model_dir, world_size=2, device="cpu", step_timeout_s=60)
+    generator = StepperGenerator("tp", stepper, tokenizer, 128)
+    try:
+        prompt = tokenizer.encode("def add(a, b):\n")
+        params = SamplingParams(max_new_tokens=12)
+        expected = generator.generate_ids(prompt, params)
+        os.kill(stepper.rank_pids[1], signal.SIGKILL)
+        deadline = time.monotonic() + DETECTION_BOUND_S
+        while generator.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert generator.failure is not None and "rank 1" in generator.failure
+        assert generator.generate_ids(prompt, params) == expected
+        assert generator.failure is None
+    finally:
+        generator.close()

@@ -91,6 +91,13 @@ class _CountingStepper:
     def cached_tokens(self):
         return self.inner.cached_tokens
 
+    @property
+    def failure(self):
+        return self.inner.failure
+
+    def restart(self):
+        self.inner.restart()
+
     def truncate(self, length):
         self.inner.truncate(length)
 
