@@ -2,10 +2,12 @@
 // settings pushed on change, and every lifecycle step reported as a StatusEvent.
 import * as fs from "fs";
 import * as os from "os";
+import { createInterface } from "readline";
+import { Readable } from "stream";
 import * as vscode from "vscode";
 import {
   CloseAction, DidChangeConfigurationNotification, ErrorAction, LanguageClient, LanguageClientOptions,
-  ServerOptions, State, TransportKind,
+  ServerOptions, State,
 } from "vscode-languageclient/node";
 import { SERVED_LANGUAGES } from "./languages";
 import { SETTINGS_SECTION, STATUS_NOTIFICATION, parseStatusParams } from "./protocol";
@@ -13,7 +15,9 @@ import { openSetting } from "./openSetting";
 import { RestartBudget, restartDelayMs } from "./restartBudget";
 import { resolveServerCommand } from "./serverCommand";
 import { ServerSettings, isEnabledFor, readServerSettings } from "./settings";
+import { ServerLogClassifier } from "./serverLog";
 import { StatusEvent } from "./status";
+import { TraceChannel } from "./traceChannel";
 
 const MAX_RESTARTS = 4;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
@@ -34,10 +38,14 @@ export class ServerSession implements vscode.Disposable {
   private graceTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
 
+  private readonly trace: TraceChannel;
+
   constructor(
     private readonly output: vscode.LogOutputChannel,
     private readonly report: (event: StatusEvent) => void,
-  ) {}
+  ) {
+    this.trace = new TraceChannel(output, `${SETTINGS_SECTION}.trace.server`);
+  }
 
   get running(): LanguageClient | undefined {
     return this.client?.isRunning() ? this.client : undefined;
@@ -74,7 +82,7 @@ export class ServerSession implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: resolution.server.command,
       args: resolution.server.args,
-      transport: TransportKind.stdio,
+      // No `transport`: stdio is the default, and naming it would append `--stdio` to the args.
     };
     // Every start is a fresh client; the session, not the library, decides about restarts.
     let ended = false;
@@ -142,7 +150,7 @@ export class ServerSession implements vscode.Disposable {
   }
 
   dispose(): void {
-    void this.stop();
+    void this.stop().finally(() => this.trace.dispose());
   }
 
   private clientOptions(end: (reason: string) => void): LanguageClientOptions {
@@ -152,6 +160,8 @@ export class ServerSession implements vscode.Disposable {
         { scheme: "untitled", language },
       ]),
       outputChannel: this.output,
+      traceOutputChannel: this.trace,
+      stdioOptions: { stdout: pipeServerLog, stderr: pipeServerLog },
       initializationOptions: this.settings(),
       errorHandler: {
         error: (_error, _message, count) => ({
@@ -234,6 +244,14 @@ export class ServerSession implements vscode.Disposable {
       this.graceTimer = undefined;
     }
   }
+}
+
+/** The server's stderr, line by line, at the level each line reads as. */
+function pipeServerLog(input: Readable, output: vscode.LogOutputChannel): void {
+  const classifier = new ServerLogClassifier();
+  createInterface({ input, crlfDelay: Infinity, terminal: false }).on("line", (line: string) => {
+    output[classifier.level(line)](line);
+  });
 }
 
 function isExecutableFile(file: string): boolean {

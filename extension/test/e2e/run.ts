@@ -11,7 +11,7 @@
 // so the server serves its embedded default model).
 // Scenarios that need `codegend lsp` are skipped, with the reason, when it is not available.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { Browser, Page, chromium } from "playwright-core";
@@ -136,7 +136,8 @@ const ghostTextScenario: Scenario = {
   name: "ghost-text-accept",
   needsServer: true,
   run: (context) => {
-    const folder = workspace(context.root, "python", serverSettings(context), { "main.py": PYTHON_SOURCE });
+    const folder = workspace(context.root, "python", { ...serverSettings(context), "codegend.trace.server": "messages" },
+      { "main.py": PYTHON_SOURCE });
     const file = join(folder, "main.py");
     return withPage(context, folder, "ghost-text-accept", async (page) => {
       await openFile(page, "main.py", "def add(a, b):");
@@ -174,7 +175,21 @@ const ghostTextScenario: Scenario = {
       // The item's accept command went to the server, which counted it.
       await runCommand(page, "codegend: Show Statistics");
       const stats = await waitForNotification(page, /accepted [1-9]\d* of [1-9]\d* shown/, 30_000);
-      return { result: "pass", detail: `accepted ${JSON.stringify(ghost)} and read it back from disk; status "${after}"; "${stats}"` };
+      // Settings reach the running server: off, then on again, and the server says ready.
+      await runCommand(page, "codegend: Disable Completions");
+      await waitForStatus(page, /^codegend disabled/, 15_000);
+      await runCommand(page, "codegend: Enable Completions");
+      await waitForStatus(page, /^codegend ready/, 30_000);
+      // The output channel holds the protocol trace (codegend.trace.server = messages).
+      const log = await waitUntil(async () => {
+        const text = readChannelLogs(context.codeServer.userDataDir);
+        return text.includes("textDocument/inlineCompletion") && text.includes("workspace/executeCommand") ? text : undefined;
+      }, 15_000, "the protocol trace in the output channel's log");
+      return {
+        result: "pass",
+        detail: `accepted ${JSON.stringify(ghost)} and read it back from disk; status "${after}"; "${stats}"; ` +
+          `disable/enable round trip; trace of ${log.split("\n").length} lines`,
+      };
     });
   },
 };
@@ -246,6 +261,23 @@ const noPython: Scenario = {
     });
   },
 };
+
+/** Everything the extension's output channel wrote, across windows (VS Code's log files). */
+function readChannelLogs(userDataDir: string): string {
+  const texts: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        walk(path);
+      } else if (entry.name === "codegend.log") {
+        texts.push(readFileSync(path, "utf8"));
+      }
+    }
+  };
+  walk(join(userDataDir, "logs"));
+  return texts.join("\n");
+}
 
 function codegendCommand(): string {
   if (process.env.CODEGEND_COMMAND) {
