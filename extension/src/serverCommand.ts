@@ -81,8 +81,8 @@ export function findExecutable(command: string, env: ResolveEnvironment): string
 function notFoundMessage(command: string): string {
   const where = command.includes("/") || command.includes("\\") ? `at ${command}` : `on PATH`;
   return `codegend: the server command "${command}" was not found ${where}. ` +
-    `Install codegend (pip install codegend) or set "codegend.server.command" to the codegend ` +
-    `executable or to a Python interpreter that has codegend installed.`;
+    `Install codegend into a Python environment, then set "codegend.server.command" to its codegend ` +
+    `executable or its Python interpreter (or put codegend on PATH).`;
 }
 
 function expandHome(command: string, home: string | undefined): string {
