@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="line starts completed greedily (default 32)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="which line starts are drawn")
+    parser.add_argument("--sensitivity", type=int, default=0, metavar="N",
+                        help="also list the N weight MatMuls each recipe hurts most (measured "
+                             "signal-to-noise drop), candidates for exclude_nodes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if count < 1:
             raise CodegendError(f"{name} must be at least 1")
     settings = EvalSettings(windows=args.windows, probes=args.probes, repeats=args.repeats,
-                            threads=args.threads, seed=args.seed)
+                            threads=args.threads, seed=args.seed,
+                            sensitivity=max(0, args.sensitivity))
     report = evaluate_recipes(args.model or DEFAULT_MODEL, specs, args.heldout, settings)
     print(format_table(report))
     if args.json is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.evaluation import EvalReport
+from codegend.engine.recipe_options import LIST_SEPARATOR
 
 COLUMNS = (
     # (header, width, format of one row)
@@ -56,7 +57,24 @@ def format_table(report: EvalReport) -> str:
         f"{ref.cost.prompt_tokens} prompt tokens, decode median of "
         f"{settings.repeats}x{settings.decode_tokens} steps; took {report.seconds:.0f} s",
     ]
+    lines += _sensitivity_lines(report)
     return "\n".join(lines)
+
+
+def _sensitivity_lines(report: EvalReport) -> list[str]:
+    """The MatMuls each recipe hurts most, and the recipe spec that keeps them in float."""
+    lines = []
+    for result in report.results:
+        if not result.most_hurt:
+            continue
+        lines += ["", f"{result.label}: the weight MatMuls it hurts most (SQNR vs fp32 in dB: "
+                      "input -> output, and of the noise the node itself adds)"]
+        for node in result.most_hurt:
+            lines.append(f"  {node.node:48} {node.sqnr_in_db:6.1f} -> {node.sqnr_out_db:6.1f}"
+                         f"   own {node.node_sqnr_db:5.1f}")
+        names = LIST_SEPARATOR.join(n.node for n in result.most_hurt[:2])
+        lines.append(f"  to keep the worst two in float: {result.label}:exclude_nodes={names}")
+    return lines
 
 
 def write_json(report: EvalReport, path: Path) -> None:

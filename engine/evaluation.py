@@ -23,12 +23,14 @@ from codegend.engine.completion_probe import ProbeScores, sample_probes, score_p
 from codegend.engine.errors import CodegendError
 from codegend.engine.heldout import code_files, default_heldout_files, token_sequences
 from codegend.engine.quality import QualityReport, compare_logits, onnx_logits
+from codegend.engine.quant_sensitivity import NodeSensitivity, matmul_sensitivity
 from codegend.engine.recipes import recipe_label, resolve_options
 from codegend.engine.serving_cost import ServingCost, measure_serving_cost
 
 log = logging.getLogger(__name__)
 
 REFERENCE = "none"
+SENSITIVITY_WINDOWS = 4  # windows the per-MatMul error is measured on
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class EvalSettings:
     repeats: int = 3  # timed rounds (median)
     threads: int | None = None  # intra-op threads; None: physical cores
     seed: int = 0  # which probes are drawn
+    sensitivity: int = 0  # list this many most-hurt weight MatMuls per recipe (0: skip)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class RecipeResult:
     quality: QualityReport
     probes: ProbeScores
     cost: ServingCost
+    most_hurt: tuple[NodeSensitivity, ...] = ()  # worst first (with --sensitivity)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -125,7 +129,7 @@ def evaluate_recipes(source: str, recipes: list[tuple[str, dict]],
     prompts = [tokenizer.encode(p.prompt)[-context:] for p in probes]
 
     report = EvalReport(source, heldout, settings)
-    reference_logits = reference_ids = None
+    reference_logits = reference_ids = reference_graph = None
     for name, options in parse_recipes(recipes):
         label = recipe_label(name, options)
         log.info("eval %s: building or finding the artifact", label)
@@ -142,12 +146,21 @@ def evaluate_recipes(source: str, recipes: list[tuple[str, dict]],
                                     prompt_tokens=settings.prompt_tokens,
                                     decode_tokens=settings.decode_tokens,
                                     repeats=settings.repeats, threads=settings.threads)
+        most_hurt: tuple = ()
+        if settings.sensitivity and name != REFERENCE:
+            log.info("eval %s: which MatMuls it hurts most", label)
+            ranked = matmul_sensitivity(reference_graph, artifact.model_path,
+                                        sequences[:SENSITIVITY_WINDOWS], settings.threads)
+            most_hurt = tuple(ranked[: settings.sensitivity])
+        if name == REFERENCE:
+            reference_graph = artifact.model_path
         report.results.append(RecipeResult(
             label=label, recipe=name, options=options, artifact=str(artifact.directory),
             size_bytes=int(artifact.manifest["size_bytes"]),
             quality=compare_logits(reference_logits, logits, sequences),
             probes=score_probes(probes, completions, reference_ids, tokenizer.decode),
             cost=cost,
+            most_hurt=most_hurt,
         ))
         del logits
     report.seconds = time.monotonic() - started

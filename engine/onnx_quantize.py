@@ -1,10 +1,11 @@
-"""Stage 3: quantization of the optimized graph.
+"""Stage 3: quantization of the optimized graph — dynamic INT8, and what every recipe shares.
 
 ONNX's own shape inference does not know ONNX Runtime's contrib operators (FastGelu,
 SkipLayerNormalization) that the optimizer fused in, so the quantizer cannot find the types
 of their outputs ("Unable to find data type for weight_name=..."). ONNX Runtime's symbolic
 shape inference does know them: running it first annotates every tensor, and quantization
-then sees a fully typed graph.
+then sees a fully typed graph. Static INT8 (quantize_static.py) and INT4 (quantize_int4.py)
+reuse the helpers here: shape inference, node exclusion by name pattern, quiet quantizers.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def test_eval_prints_a_row_per_recipe_and_writes_json_and_plot(tiny_codegen_dir,
     result = _codegend("eval", "--model", str(tiny_codegen_dir), "--heldout", str(heldout),
                        "--recipes", "dynamic-int8,int4-weight-only:block_size=16",
                        "--windows", "2", "--probes", "4", "--repeats", "1", "--threads", "1",
+                       "--sensitivity", "2",
                        "--json", str(report_path), "--plot", str(plot_path))
     assert result.returncode == 0, result.stderr
     rows = [line.split()[0] for line in result.stdout.splitlines()[2:5]]
@@ -52,6 +53,12 @@ def test_eval_prints_a_row_per_recipe_and_writes_json_and_plot(tiny_codegen_dir,
         assert row["cost"]["resident_mb"] > 0 and row["cost"]["decode_s_per_token"] > 0
         assert row["cost"]["threads"] == 1
     assert int4["options"]["block_size"] == 16
+    assert reference["most_hurt"] == []
+    for row in (int8, int4):
+        assert len(row["most_hurt"]) == 2
+        assert row["most_hurt"][0]["node_sqnr_db"] <= row["most_hurt"][1]["node_sqnr_db"]
+    assert f"int4-weight-only:block_size=16:exclude_nodes={int4['most_hurt'][0]['node']}" \
+        in result.stdout
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -62,7 +69,10 @@ def test_eval_prints_a_row_per_recipe_and_writes_json_and_plot(tiny_codegen_dir,
     (("--probes", "0"), "--probes must be at least 1"),
     (("--heldout", "/nonexistent/code"), "not a directory"),
 ])
-def test_eval_rejects_bad_input_with_one_line(tiny_codegen_dir, args, message):
-    result = _codegend("eval", "--model", str(tiny_codegen_dir), *args)
-    assert result.returncode == 1
-    assert message in result.stderr and "Traceback" not in result.stderr
+def test_eval_rejects_bad_input_with_one_line(tiny_codegen_dir, args, message, capsys):
+    from codegend.daemon.cli import main
+
+    assert main(["eval", "--model", str(tiny_codegen_dir), *args]) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert captured.out == ""
