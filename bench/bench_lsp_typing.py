@@ -12,10 +12,15 @@ automatic inline completion request after each keystroke as an editor does. It r
 - engine tokens generated per accepted character, where a typed character counts as
   accepted when it is the next character of the suggestion on screen.
 
+A random model's suggestions never match the file, so nothing is ever typed from them and
+the cache has nothing to answer; ``--accept-by-typing`` makes the typist type out each
+suggestion as it appears (then go on with the file), which is what exercises the cache.
+
 Target: requests answered from the cache under 5 ms at p50.
 
     python bench/bench_lsp_typing.py [--file PATH] [--chars 300] [--cps 10]
         [--config YAML | --source builtin:tiny-py | --tiny-random] [--debounce-ms 75]
+        [--line-pause-ms 600] [--accept-by-typing]
 
 Prints a table and writes bench/results/lsp_typing.json. Run by hand, not in CI.
 """
@@ -30,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,33 +51,39 @@ CACHE_TARGET_MS = 5.0
 
 
 @dataclass
-class Replay:
-    typed: str
+class Typist:
+    """Types the file; with ``accept``, also types out each suggestion as soon as it shows
+    (a user taking every suggestion by typing it, which the completion cache must serve)."""
+
+    to_type: deque[tuple[str, bool]]  # (character, whether it comes from a suggestion)
+    accept: bool
     latencies: dict[str, list[float]] = field(
         default_factory=lambda: {"all": [], "cache": [], "model": [], "empty": []}
     )
-    accepted_chars: int = 0
-    suggestion_start: int | None = None  # index into ``typed`` where the suggestion begins
-    suggestion: str = ""
+    keystrokes: int = 0
+    accepted_chars: int = 0  # typed characters that were the next of the suggestion shown
+    on_screen: str = ""  # what is left of the suggestion shown at the cursor
     errors: int = 0
-    typed_so_far: int = 0  # characters typed when a response arrives
+    last_from_file: bool = True  # the last keystroke typed the file, not a suggestion
 
-    def typed_char(self, index: int) -> None:
-        """Count ``typed[index]`` as accepted if it continues the suggestion on screen."""
-        if self.suggestion_start is None:
-            return
-        offset = index - self.suggestion_start
-        if 0 <= offset < len(self.suggestion) and self.typed[index] == self.suggestion[offset]:
+    def typed(self, ch: str, from_suggestion: bool) -> None:
+        self.keystrokes += 1
+        self.last_from_file = not from_suggestion
+        if self.on_screen.startswith(ch):
             self.accepted_chars += 1
+            self.on_screen = self.on_screen[1:]
         else:
-            self.suggestion_start, self.suggestion = None, ""
+            self.on_screen = ""
 
-    def answered(self, after_index: int, text: str) -> None:
-        """A suggestion for the cursor after ``typed[after_index]`` reached the screen."""
-        start = after_index + 1
-        already = self.typed[start : self.typed_so_far]
-        if text and text.startswith(already):  # still on screen; what was typed before it
-            self.suggestion_start, self.suggestion = start, text  # arrived does not count
+    def answered(self, keystroke: int, text: str, source: str, elapsed_ms: float) -> None:
+        """The answer to the request sent after keystroke number ``keystroke``."""
+        self.latencies["all"].append(elapsed_ms)
+        self.latencies[source].append(elapsed_ms)
+        if not text or keystroke != self.keystrokes:
+            return  # nothing to show, or the cursor has moved on since it was asked
+        self.on_screen = text
+        if self.accept and self.last_from_file:  # one suggestion at a time, then the file
+            self.to_type.extendleft((c, True) for c in reversed(text))
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -128,12 +140,34 @@ async def wait_ready(statuses: list[Any], timeout: float) -> None:
     raise SystemExit(f"the server was not ready within {timeout}s")
 
 
+def _change(uri: str, version: int, line: int, character: int, text: str):
+    at = types.Position(line=line, character=character)
+    return types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[
+            types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at), text=text)
+        ],
+    )
+
+
+def _answer_text(answer: Any) -> tuple[str, str]:
+    """(suggestion text, "cache" | "model" | "empty") of an inline completion answer."""
+    items = list(answer.items) if answer is not None else []
+    if not items:
+        return "", "empty"
+    item = items[0]
+    details = item.command.arguments[0] if item.command and item.command.arguments else {}
+    source = details.get("source") if isinstance(details, dict) else getattr(details, "source", "")
+    text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+    return text, "cache" if source == "cache" else "model"
+
+
 async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dict[str, Any]:
     source = Path(args.file).read_text(encoding="utf-8")
     lines = source.splitlines(True)
     opened = "".join(lines[: args.start_line])
-    typed = "".join(lines[args.start_line :])[: args.chars]
-    result = Replay(typed)
+    text = "".join(lines[args.start_line :])[: args.chars]
+    typist = Typist(deque((c, False) for c in text), accept=args.accept_by_typing)
 
     client = LanguageClient("bench-lsp-typing", "1")
     statuses: list[Any] = []
@@ -157,31 +191,21 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
     uri = "file:///bench/typing.py"
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                                 text=opened)
-        )
-    )
-    line, character, version = len(opened.splitlines()), 0, 1
-    if opened and not opened.endswith("\n"):
-        line, character = line - 1, len(opened.splitlines()[-1].encode("utf-16-le")) // 2
-    pending: list[asyncio.Future] = []
-    interval = 1.0 / args.cps if args.cps > 0 else 0.0
-
-    for index, ch in enumerate(typed):
-        version += 1
-        at = types.Position(line=line, character=character)
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(start=at, end=at), text=ch
-                    )
-                ],
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=opened
             )
         )
-        result.typed_so_far = index + 1
-        result.typed_char(index)
+    )
+    line, character, version = opened.count("\n"), 0, 1
+    pending: list[asyncio.Future] = []
+    interval = 1.0 / args.cps if args.cps > 0 else 0.0
+    started = time.perf_counter()
+
+    while typist.to_type:
+        ch, from_suggestion = typist.to_type.popleft()
+        version += 1
+        client.text_document_did_change(_change(uri, version, line, character, ch))
+        typist.typed(ch, from_suggestion)
         if ch == "\n":
             line, character = line + 1, 0
         else:
@@ -196,34 +220,24 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
         sent = time.perf_counter()
         future = asyncio.ensure_future(client.text_document_inline_completion_async(params))
 
-        def done(fut: asyncio.Future, sent: float = sent, index: int = index) -> None:
+        def done(fut: asyncio.Future, sent: float = sent, keystroke: int = typist.keystrokes):
             elapsed_ms = (time.perf_counter() - sent) * 1000
-            result.latencies["all"].append(elapsed_ms)
             if fut.cancelled() or fut.exception() is not None:
-                result.errors += 1
+                typist.errors += 1
                 return
-            answer = fut.result()
-            items = list(answer.items) if answer is not None else []
-            if not items:
-                result.latencies["empty"].append(elapsed_ms)
-                return
-            item = items[0]
-            details = (item.command.arguments or [{}])[0] if item.command else {}
-            source_kind = getattr(details, "source", None) or (
-                details.get("source") if isinstance(details, dict) else None
-            )
-            result.latencies["cache" if source_kind == "cache" else "model"].append(elapsed_ms)
-            text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
-            result.answered(index, text)
+            typist.answered(keystroke, *_answer_text(fut.result()), elapsed_ms)
 
         future.add_done_callback(done)
         pending.append(future)
-        if interval:
-            await asyncio.sleep(interval)
+        pause = interval + (args.line_pause_ms / 1000 if ch == "\n" else 0.0)
+        if pause:
+            await asyncio.sleep(pause)
         else:
             await future
+        if not typist.to_type and any(not f.done() for f in pending):
+            await asyncio.wait(pending, timeout=120)  # a last answer may bring more to type
 
-    await asyncio.wait(pending, timeout=60)
+    elapsed = time.perf_counter() - started
     stats = await client.protocol.send_request_async("codegend/stats", {})
     session = stats.session._asdict() if hasattr(stats.session, "_asdict") else stats["session"]
     await client.shutdown_async(None)
@@ -239,24 +253,29 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
     tokens = session["generatedTokens"]
     return {
         "file": str(args.file),
-        "typed_chars": len(typed),
+        "keystrokes": typist.keystrokes,
+        "accept_by_typing": args.accept_by_typing,
         "chars_per_second": args.cps,
+        "line_pause_ms": args.line_pause_ms,
         "debounce_ms": args.debounce_ms,
-        "latency_ms": {k: percentiles(v) for k, v in result.latencies.items()},
+        "wall_s": round(elapsed, 1),
+        "latency_ms": {k: percentiles(v) for k, v in typist.latencies.items()},
         "shares": shares,
         "server_counters": session,
-        "accepted_chars": result.accepted_chars,
+        "accepted_chars": typist.accepted_chars,
         "engine_tokens": tokens,
         "engine_tokens_per_accepted_char": (
-            round(tokens / result.accepted_chars, 2) if result.accepted_chars else None
+            round(tokens / typist.accepted_chars, 2) if typist.accepted_chars else None
         ),
-        "client_errors": result.errors,
+        "client_errors": typist.errors,
     }
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"typed {report['typed_chars']} chars of {report['file']} at "
-          f"{report['chars_per_second']}/s, debounce {report['debounce_ms']} ms")
+    mode = ", typing out every suggestion" if report["accept_by_typing"] else ""
+    print(f"{report['keystrokes']} keystrokes on {report['file']} at "
+          f"{report['chars_per_second']}/s (+{report['line_pause_ms']} ms per line), "
+          f"debounce {report['debounce_ms']} ms{mode}, {report['wall_s']} s")
     print(f"{'latency (ms)':<14}{'n':>6}{'p50':>10}{'p90':>10}{'p99':>10}")
     for kind, row in report["latency_ms"].items():
         cells = [f"{row[q]:>10.2f}" if row[q] is not None else f"{'-':>10}"
@@ -279,6 +298,10 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=300, help="characters to type")
     parser.add_argument("--cps", type=float, default=10.0,
                         help="typing speed in characters per second (0: wait for each answer)")
+    parser.add_argument("--line-pause-ms", type=float, default=600.0,
+                        help="extra pause after each newline, as a person reads back")
+    parser.add_argument("--accept-by-typing", action="store_true",
+                        help="type out each suggestion as it shows before going on with the file")
     parser.add_argument("--debounce-ms", type=int, default=75)
     parser.add_argument("--config", help="a daemon YAML config (overrides --source)")
     parser.add_argument("--source", default="builtin:tiny-py", help="the model source")

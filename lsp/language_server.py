@@ -6,6 +6,7 @@ server's type without importing the other.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from codegend import __version__
 from codegend.daemon.client_api import CompletionClient
 from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.parent_watch import exit_when_gone
 from codegend.lsp.protocol import CodegendProtocol, plain_json_converter
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
@@ -41,6 +43,12 @@ class CodegendLanguageServer(LanguageServer):
         stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
         connection = EngineConnection(self._opener(), self.publish_status)
         self.service = CompletionService(connection, stats)
+        self._parent_watch: asyncio.Task | None = None
+
+    def watch_parent(self, pid: int) -> None:
+        """Exit (after closing the engine) once the editor process ``pid`` is gone."""
+        watch = exit_when_gone(pid, self.service.aclose)
+        self._parent_watch = asyncio.get_running_loop().create_task(watch)
 
     def config_path(self) -> str | None:
         return self.options.config_path or self.settings.config_path

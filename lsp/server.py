@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from lsprotocol import types
@@ -40,6 +41,8 @@ CONFIGURATION_TIMEOUT_S = 5.0  # a client that never answers workspace/configura
 # Lifecycle -------------------------------------------------------------------------------
 def initialize(ls: CodegendLanguageServer, params: types.InitializeParams) -> None:
     ls.apply_settings(params.initialization_options, initial=True)
+    if params.process_id is not None and params.process_id != os.getpid():
+        ls.watch_parent(params.process_id)
 
 
 async def initialized(ls: CodegendLanguageServer, params: types.InitializedParams) -> None:

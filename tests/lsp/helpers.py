@@ -60,6 +60,7 @@ async def start_client(
     encodings: tuple[str, ...] = ("utf-16",),
     initialization_options: dict[str, Any] | None = None,
     configuration: dict[str, Any] | None = None,
+    process_id: int | None = None,
 ) -> tuple[LanguageClient, types.InitializeResult, list[dict[str, Any]]]:
     """Start the server, record its codegend/status notifications, and initialize it."""
     config = ClientServerConfig(server_command=command, server_env={**os.environ, **(env or {})})
@@ -78,6 +79,7 @@ async def start_client(
             capabilities=client_capabilities(encodings, configuration is not None),
             initialization_options=initialization_options,
             root_uri="file:///work/project",
+            process_id=process_id,
         )
     )
     return client, result, statuses

@@ -256,3 +256,18 @@ async def test_position_encodings_offered_by_the_client(
         assert again.insert_text == "suffix"
     finally:
         await stop_client(client)
+
+
+async def test_the_server_exits_when_the_editor_process_is_gone(tmp_path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    editor = await asyncio.create_subprocess_exec("sleep", "1")
+    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    client, _, _ = await start_client(command, process_id=editor.pid)
+    try:
+        await editor.wait()
+        server = client._server
+        assert server is not None
+        assert await asyncio.wait_for(server.wait(), 30) == 0
+    finally:
+        await client.stop()
