@@ -77,6 +77,8 @@ class CodegendLanguageServer(LanguageServer):
         if initial:
             self.initial_settings = settings
             return
+        if settings.model != previous.model:
+            self.service.settings_model_changed(settings.model)
         if settings.enable != previous.enable:
             status = self.service.connection.status
             self.publish_status(status if settings.enable else EngineStatus("disabled"))

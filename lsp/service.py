@@ -81,6 +81,13 @@ class CompletionService:
         self.connection.preferred_model = model
         self.cache = CompletionCache()  # suggestions of the previous model are not its answers
 
+    def settings_model_changed(self, model: str | None) -> None:
+        if self.selected_model is None:
+            self.connection.preferred_model = model
+            self.cache = CompletionCache()
+            if self.connection.client is not None:
+                self.connection.refresh_in_background()
+
     # Documents -------------------------------------------------------------------------
     def document_opened(self, uri: str) -> None:
         self.activity.touched(uri, 0)
