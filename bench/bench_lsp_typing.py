@@ -201,7 +201,7 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
     interval = 1.0 / args.cps if args.cps > 0 else 0.0
     started = time.perf_counter()
 
-    while typist.to_type:
+    while typist.to_type and typist.keystrokes < args.max_keystrokes:
         ch, from_suggestion = typist.to_type.popleft()
         version += 1
         client.text_document_did_change(_change(uri, version, line, character, ch))
@@ -302,6 +302,8 @@ def main() -> None:
                         help="extra pause after each newline, as a person reads back")
     parser.add_argument("--accept-by-typing", action="store_true",
                         help="type out each suggestion as it shows before going on with the file")
+    parser.add_argument("--max-keystrokes", type=int, default=600,
+                        help="stop after this many keystrokes (suggestions typed out included)")
     parser.add_argument("--debounce-ms", type=int, default=75)
     parser.add_argument("--config", help="a daemon YAML config (overrides --source)")
     parser.add_argument("--source", default="builtin:tiny-py", help="the model source")
