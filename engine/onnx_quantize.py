@@ -89,6 +89,20 @@ def quantize_dynamic_int8(optimized: Path, out_dir: Path, options: dict) -> dict
     return {**fields, "excluded_nodes": excluded} if excluded else fields
 
 
+def token_embedding(model) -> str | None:
+    """The Gather that looks up ``input_ids`` in a constant table: the token embedding.
+
+    Other constant Gathers (CodeGen's rotary sin/cos table, looked up by position) must stay
+    in float: 4-bit positions would blur every attention score.
+    """
+    constants = {t.name for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and node.input[0] in constants and \
+                node.input[1] == "input_ids":
+            return node.name
+    return None
+
+
 def remove_graph(path: Path) -> None:
     """Delete a helper graph and the external-data file a large one keeps beside it."""
     path.unlink(missing_ok=True)

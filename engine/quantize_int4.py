@@ -24,7 +24,12 @@ import logging
 from pathlib import Path
 
 from codegend.engine.errors import ArtifactError, CodegendError
-from codegend.engine.onnx_quantize import is_large_graph, matching_nodes, quiet_quantizer
+from codegend.engine.onnx_quantize import (
+    is_large_graph,
+    matching_nodes,
+    quiet_quantizer,
+    token_embedding,
+)
 from codegend.engine.recipe_options import coerce_options
 
 log = logging.getLogger(__name__)
@@ -103,20 +108,6 @@ def _quantizer(optimized: Path, options: dict, excluded: list[str]):
     return MatMulNBitsQuantizer(str(optimized), block_size=block_size,
                                 is_symmetric=options["symmetric"],
                                 nodes_to_exclude=excluded, algo_config=config)
-
-
-def token_embedding(model) -> str | None:
-    """The Gather that looks up ``input_ids`` in a constant table: the token embedding.
-
-    Other constant Gathers (CodeGen's rotary sin/cos table, looked up by position) must stay
-    in float: 4-bit positions would blur every attention score.
-    """
-    constants = {t.name for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Gather" and node.input[0] in constants and \
-                node.input[1] == "input_ids":
-            return node.name
-    return None
 
 
 def _quantize_embedding(model, name: str, options: dict):

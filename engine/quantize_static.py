@@ -29,6 +29,7 @@ from codegend.engine.onnx_quantize import (
     matching_nodes,
     quiet_quantizer,
     remove_graph,
+    token_embedding,
     with_inferred_shapes,
 )
 from codegend.engine.recipe_options import coerce_options
@@ -44,11 +45,12 @@ STATIC_INT8_DEFAULTS = {
     "weight_symmetric": True,
     "per_channel": True,  # one weight scale per output channel (False: per tensor)
     "op_types": ("MatMul",),  # operator types to quantize
+    "embedding": "int8",  # int8: the token embedding table too (per tensor) | float
     "exclude_op_types": (),
     "exclude_nodes": (),  # node-name patterns (fnmatch), e.g. "*lm_head*"
     **CALIBRATION_DEFAULTS,
 }
-STATIC_INT8_CHOICES = {"method": CALIBRATION_METHODS}
+STATIC_INT8_CHOICES = {"method": CALIBRATION_METHODS, "embedding": ("int8", "float")}
 ENTROPY_QUANTIZED_BINS = 128  # int8 has 256 levels: half of them on each side of zero
 
 
@@ -75,6 +77,13 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
         raise CodegendError("static-int8: every operator type is excluded; nothing to quantize")
     excluded = matching_nodes(optimized, options["exclude_nodes"])
     typed = with_inferred_shapes(optimized, out_dir / "typed.onnx")
+    embedding = _embedding_gather(typed, options, excluded)
+    kept_float = list(excluded)
+    if embedding:
+        op_types.append("Gather")
+        # Only the token embedding: CodeGen's rotary table is a constant Gather too, and
+        # 8-bit positions would blur every attention score.
+        kept_float += [n for n in _gather_nodes(typed) if n != embedding]
     feeds = prefill_feeds(typed, calibration.sequences)
     log.info("static INT8: calibrating (%s) on %d windows of %d tokens from %s",
              options["method"], len(feeds), len(calibration.sequences[0]), calibration.source)
@@ -91,7 +100,7 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
                 per_channel=options["per_channel"],
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
-                nodes_to_exclude=excluded,
+                nodes_to_exclude=kept_float,
                 calibrate_method=method,
                 calibration_cache_path=str(ranges),
                 use_external_data_format=is_large_graph(optimized),
@@ -119,9 +128,26 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
         **({"histogram_bins": options["histogram_bins"]}
            if options["method"] != "minmax" else {}),
         "op_types": op_types,
+        "embedding": "int8" if embedding else "float",
         "excluded_nodes": excluded,
         "calibration": calibration.describe(),
     }
+
+
+def _embedding_gather(typed: Path, options: dict, excluded: list[str]) -> str | None:
+    import onnx
+
+    if options["embedding"] != "int8" or "Gather" in options["exclude_op_types"]:
+        return None
+    name = token_embedding(onnx.load(str(typed), load_external_data=False))
+    return name if name and name not in excluded else None
+
+
+def _gather_nodes(model_path: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "Gather"]
 
 
 def collect_activation_ranges(typed: Path, feeds: list[dict], op_types: list[str],

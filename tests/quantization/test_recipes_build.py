@@ -91,3 +91,17 @@ def test_excluded_nodes_stay_in_float(resolved):
     assert "/lm_head/MatMul" in artifact.manifest["quantization"]["excluded_nodes"]
     others = collections.Counter(node.op_type for node in graph.graph.node)
     assert others["MatMulInteger"] >= 1  # everything else is still quantized
+
+
+def test_static_int8_quantizes_the_token_embedding_only(resolved):
+    options = {"calibration_samples": 4}
+    artifact = build_onnx_model(resolved, "static-int8", options=options).artifact
+    graph = onnx.load(str(artifact.model_path)).graph
+    constants = {t.name for t in graph.initializer}
+    float_lookups = [n.input[1] for n in graph.node
+                     if n.op_type == "Gather" and n.input[0] in constants]
+    assert "input_ids" not in float_lookups and float_lookups  # the rotary table stays float
+    assert artifact.manifest["quantization"]["embedding"] == "int8"
+    floating = build_onnx_model(resolved, "static-int8",
+                                options={**options, "embedding": "float"}).artifact
+    assert floating.manifest["size_bytes"] > artifact.manifest["size_bytes"]
