@@ -54,8 +54,9 @@ def format_table(report: EvalReport) -> str:
         f"line= / line sim : first completed line vs the real code at "
         f"{ref.probes.probes} line starts",
         f"speed: {settings.threads or 'all physical'} threads, TTFT for "
-        f"{ref.cost.prompt_tokens} prompt tokens, decode median of "
-        f"{settings.repeats}x{settings.decode_tokens} steps; took {report.seconds:.0f} s",
+        f"{ref.cost.prompt_tokens} prompt tokens, decode = median step of "
+        f"{settings.decode_tokens}, best of {settings.repeats} rounds; "
+        f"took {report.seconds:.0f} s",
     ]
     lines += _sensitivity_lines(report)
     return "\n".join(lines)

@@ -3,9 +3,9 @@
 The optimized graph runs over a calibration set of code; the chosen calibrator (MinMax,
 Percentile, Entropy) turns the activations it saw into a scale and zero point per tensor, and
 the quantizer writes QuantizeLinear/DequantizeLinear pairs around every weight MatMul (the QDQ
-format, which ONNX Runtime's CPU kernels fuse into integer MatMuls). Attention's two
-activation-by-activation MatMuls stay in float (``MatMulConstBOnly``): their ranges depend on
-the position in the sequence far more than calibration on short windows can capture.
+format, which ONNX Runtime's CPU kernels fuse into integer MatMuls with float outputs).
+Attention's two activation-by-activation MatMuls stay in float: their ranges depend on the
+position in the sequence far more than calibration on short windows can capture.
 
 Node names can be excluded with shell-style patterns (``*lm_head*``), and whole operator
 types with ``exclude_op_types``, for the operators whose quantization measurably hurts.
@@ -45,6 +45,7 @@ STATIC_INT8_DEFAULTS = {
     "weight_symmetric": True,
     "per_channel": True,  # one weight scale per output channel (False: per tensor)
     "op_types": ("MatMul",),  # operator types to quantize
+    "quantize_outputs": False,  # True: requantize MatMul outputs to uint8 too
     "embedding": "int8",  # int8: the token embedding table too (per tensor) | float
     "exclude_op_types": (),
     "exclude_nodes": (),  # node-name patterns (fnmatch), e.g. "*lm_head*"
@@ -78,7 +79,9 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
     excluded = matching_nodes(optimized, options["exclude_nodes"])
     typed = with_inferred_shapes(optimized, out_dir / "typed.onnx")
     embedding = _embedding_gather(typed, options, excluded)
-    kept_float = list(excluded)
+    # ONNX Runtime's QDQ quantizer ignores MatMulConstBOnly, so attention's activation-by-
+    # activation MatMuls are kept in float by name.
+    kept_float = excluded + [n for n in activation_matmuls(typed) if n not in excluded]
     if embedding:
         op_types.append("Gather")
         # Only the token embedding: CodeGen's rotary table is a constant Gather too, and
@@ -108,6 +111,10 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
                     "ActivationSymmetric": options["activation_symmetric"],
                     "WeightSymmetric": options["weight_symmetric"],
                     "MatMulConstBOnly": True,
+                    # Float MatMul outputs let ONNX Runtime fuse each one into a single
+                    # MatMulIntegerToFloat instead of requantizing every result to uint8.
+                    "OpTypesToExcludeOutputQuantization":
+                        [] if options["quantize_outputs"] else ["MatMul"],
                 },
             )
     except CodegendError:
@@ -128,6 +135,7 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
         **({"histogram_bins": options["histogram_bins"]}
            if options["method"] != "minmax" else {}),
         "op_types": op_types,
+        "quantize_outputs": options["quantize_outputs"],
         "embedding": "int8" if embedding else "float",
         "excluded_nodes": excluded,
         "calibration": calibration.describe(),
@@ -141,6 +149,15 @@ def _embedding_gather(typed: Path, options: dict, excluded: list[str]) -> str | 
         return None
     name = token_embedding(onnx.load(str(typed), load_external_data=False))
     return name if name and name not in excluded else None
+
+
+def activation_matmuls(model_path: Path) -> list[str]:
+    """MatMuls whose both inputs are activations (attention scores and their use)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    constants = {t.name for t in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] not in constants]
 
 
 def _gather_nodes(model_path: Path) -> list[str]:

@@ -3,7 +3,9 @@
 Each graph is measured in a fresh Python process, so its resident memory is its own and not
 what earlier graphs left behind in ours: the child imports the runtime, notes its resident
 set, opens the session, runs the prompt and the decode, and reports the growth. Prompts are
-random token ids (speed does not depend on which tokens they are).
+random token ids (speed does not depend on which tokens they are). Each figure is the best of
+a few rounds: on a shared machine other processes only ever add time, so the best round is
+the steadiest estimate of what the graph itself costs.
 
 Run as a module it is that child: ``python -m codegend.engine.serving_cost MODEL.onnx ...``.
 """
@@ -26,8 +28,8 @@ from codegend.engine.errors import CodegendError
 class ServingCost:
     prompt_tokens: int
     resident_mb: float  # resident-set growth from opening the session to the end of decode
-    ttft_s: float  # median time to the first token after a prompt of prompt_tokens
-    decode_s_per_token: float  # median time of one decode step after that prompt
+    ttft_s: float  # time to the first token after a prompt of prompt_tokens (best round)
+    decode_s_per_token: float  # one decode step after that prompt (best round's median)
     threads: int
 
     def as_dict(self) -> dict:
@@ -90,8 +92,8 @@ def _measure(args: argparse.Namespace) -> ServingCost:
     return ServingCost(
         prompt_tokens=args.prompt_tokens,
         resident_mb=round(resident / 1e6, 1),
-        ttft_s=statistics.median(ttfts[1:]),
-        decode_s_per_token=statistics.median([s for r in steps[1:] for s in r]),
+        ttft_s=min(ttfts[1:]),
+        decode_s_per_token=min(statistics.median(r) for r in steps[1:]),
         threads=threads,
     )
 

@@ -105,3 +105,17 @@ def test_static_int8_quantizes_the_token_embedding_only(resolved):
     floating = build_onnx_model(resolved, "static-int8",
                                 options={**options, "embedding": "float"}).artifact
     assert floating.manifest["size_bytes"] > artifact.manifest["size_bytes"]
+
+
+def test_static_int8_keeps_attention_matmuls_and_matmul_outputs_in_float(resolved):
+    artifact = build_onnx_model(resolved, "static-int8",
+                                options={"calibration_samples": 4}).artifact
+    graph = onnx.load(str(artifact.model_path)).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    weight = [n for n in matmuls if n.input[1] in dequantized]
+    attention = [n for n in matmuls if n.input[1] not in dequantized]
+    assert len(weight) == 9 and len(attention) == 4  # 2 layers x (qkv, out, fc_in, fc_out) + head
+    assert all(n.input[0] not in dequantized for n in attention)
+    assert all(n.output[0] not in quantized_inputs for n in matmuls)
