@@ -162,12 +162,13 @@ class ModelScheduler:
                 kind, value = await job.events.get()
                 if kind == "token":
                     yield value
-                elif kind == "error":
-                    finished = True
+                    continue
+                # The engine thread is done with this job even if the worker has not yet
+                # noticed; a late cancel() must not count it as cancelled.
+                finished, job.state = True, "finished"
+                if kind == "error":
                     raise value
-                else:
-                    finished = True
-                    return
+                return
         finally:
             if not finished:
                 self.cancel(job)

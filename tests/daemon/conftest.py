@@ -31,8 +31,9 @@ STOP_TIMEOUT_S = 30.0
 def parrots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Model directories whose greedy answers are "aaaa..." and "bbbb..." respectively."""
     root = tmp_path_factory.mktemp("parrots")
-    return {letter: build_parrot(root / letter, letter, seed=i)
-            for i, letter in enumerate("ab")}
+    # "b" has room for long generations (tests that need a request still running later).
+    return {letter: build_parrot(root / letter, letter, seed=i, n_positions=positions)
+            for i, (letter, positions) in enumerate((("a", 256), ("b", 2048)))}
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -106,45 +107,54 @@ def test_health_and_metrics_describe_the_served_requests(daemon: str):
     assert metric(daemon, "codegend_time_to_first_token_seconds_count", model="alpha") == 3
     assert metric(daemon, "codegend_token_latency_seconds_count", model="alpha") == 21
     assert metric(daemon, "codegend_prefix_cache_hit_ratio", model="alpha") > 0.5
+    assert metric(daemon, "codegend_cancellations_total", model="alpha", stage="running") == 0
 
 
 def test_a_client_that_disconnects_cancels_its_generation(tmp_path: Path, parrots):
-    yaml = two_model_yaml(parrots, extra_server=", max_tokens_limit: 240")
+    yaml = two_model_yaml(parrots, extra_server=", max_tokens_limit: 1500")
     with serve_in_thread(load_config(write_config(tmp_path / "c.yaml", yaml))) as url:
-        body = {"prefix": "x", "language": "rust", "max_new_tokens": 240, "stream": True}
+        body = {"prefix": "x", "language": "rust", "max_new_tokens": 1500, "stream": True}
         with httpx.stream("POST", url + COMPLETE, json=body, timeout=30) as response:
             first = next(line for line in response.iter_lines() if line)
             assert json.loads(first)["text"] == "b"
-        # The torch parrot needs seconds for 240 tokens; the cancellation lands far sooner.
+        # The torch parrot needs seconds for 1500 tokens; the cancellation lands far sooner.
         eventually(lambda: metric(url, "codegend_requests_total", model="beta",
                                   outcome="cancelled") == 1)
         assert metric(url, "codegend_cancellations_total", model="beta", stage="running") == 1
-        assert metric(url, "codegend_generated_tokens_total", model="beta") < 240
+        assert metric(url, "codegend_generated_tokens_total", model="beta") < 1500
         assert complete(url, prefix="y", language="rust")["text"] == "b" * 8
 
 
 @pytest.mark.asyncio
 async def test_a_full_queue_answers_429_with_retry_after(tmp_path: Path, parrots):
-    yaml = two_model_yaml(parrots, extra_server=", max_queue: 1")
+    yaml = two_model_yaml(parrots, extra_server=", max_queue: 1, max_tokens_limit: 1500")
     config = load_config(write_config(tmp_path / "c.yaml", yaml))
     with serve_in_thread(config) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            async def one(i: int) -> httpx.Response:
-                return await client.post(COMPLETE, json={
-                    "prefix": f"let x{i} = ", "language": "rust", "max_new_tokens": 60,
-                    "document_key": f"file{i}.rs"})
+            def body(i: int, tokens: int = 8, **extra) -> dict:
+                return {"prefix": f"let x{i} = ", "language": "rust", "max_new_tokens": tokens,
+                        "document_key": f"file{i}.rs", **extra}
 
-            import asyncio
-
-            responses = await asyncio.gather(*(one(i) for i in range(6)))
-    statuses = sorted(r.status_code for r in responses)
-    assert 429 in statuses and set(statuses) <= {200, 429}
-    assert statuses.count(200) >= 2  # one ran while one waited
-    busy = next(r for r in responses if r.status_code == 429)
-    assert int(busy.headers["Retry-After"]) >= 1
-    assert "busy" in busy.json()["error"]["message"]
-    for ok in (r for r in responses if r.status_code == 200):
-        assert ok.json()["text"] == "b" * 60
+            # One long generation holds the model; one request waits behind it; the queue
+            # (max_queue: 1) is then full and the next request is turned away at once.
+            async with client.stream("POST", COMPLETE, json=body(0, 1500, stream=True)) as long:
+                assert long.status_code == 200
+                lines = long.aiter_lines()  # kept: a dropped iterator closes the connection
+                await anext(lines)
+                waiting = asyncio.create_task(client.post(COMPLETE, json=body(1)))
+                await asyncio.to_thread(eventually, lambda: metric(
+                    url, "codegend_queue_depth", model="beta") == 1)
+                busy = await client.post(COMPLETE, json=body(2))
+                assert busy.status_code == 429
+                assert int(busy.headers["Retry-After"]) >= 1
+                assert "busy" in busy.json()["error"]["message"]
+                openai_busy = await client.post("/v1/completions",
+                                                json={"model": "beta", "prompt": "x"})
+                assert openai_busy.status_code == 429
+            # Leaving the long stream cancels it; the waiting request then runs normally.
+            served = await waiting
+            assert served.status_code == 200 and served.json()["text"] == "b" * 8
+            assert metric(url, "codegend_requests_total", model="beta", outcome="busy") == 2
 
 
 def test_bad_input_gets_4xx_and_the_daemon_keeps_serving(tmp_path: Path, parrots):
