@@ -85,6 +85,7 @@ def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
 
     app = FastAPI(
         title="codegend", version=__version__,
+        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN; stay offline
         description="Private, offline code completion. Native endpoints under /v1/codegend, "
                     "OpenAI-compatible /v1/completions and /v1/models.",
     )
