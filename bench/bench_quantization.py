@@ -136,6 +136,10 @@ def decode_bytes(model_path: Path, shape: dict, positions: int) -> int:
 
     graph = onnx.load(str(model_path)).graph
     lookups = {n.input[0] for n in graph.node if n.op_type in ("Gather", "GatherBlockQuantized")}
+    # A table dequantized before its Gather (static INT8's QDQ embedding) is folded into a
+    # float constant when the session starts; decode still reads only one row of it.
+    lookups |= {n.input[0] for n in graph.node
+                if n.op_type == "DequantizeLinear" and n.output[0] in lookups}
     weights = sum(len(t.raw_data) or onnx.numpy_helper.to_array(t).nbytes
                   for t in graph.initializer if t.name not in lookups)
     kv_cache = shape["n_layer"] * 2 * positions * shape["n_embd"] * 4
