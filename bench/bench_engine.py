@@ -150,12 +150,7 @@ def main() -> int:
     for label, quantization in (("ORT fp32 (our loop)", None), ("ORT optimized", "none"),
                                 ("ORT INT8", "dynamic-int8")):
         if quantization is None:
-            build_onnx_model(resolved, "none")
-            from codegend.engine.artifacts import artifact_key, find_artifact, weights_digest
-            from codegend.engine.onnx_pipeline import EXPORT_RECIPE
-
-            digest = weights_digest(resolved.weight_files, resolved.path / "config.json")
-            artifact = find_artifact("fp32", artifact_key(digest, "fp32", EXPORT_RECIPE))
+            artifact = build_onnx_model(resolved, "none").stage("fp32")
         else:
             artifact = build_onnx_model(resolved, quantization).artifact
         artifacts[label] = artifact

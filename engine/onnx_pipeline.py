@@ -35,6 +35,10 @@ EXPORT_RECIPE = {"exporter": "optimum", "task": "text-generation-with-past", "dt
 class BuildResult:
     artifact: Artifact  # the graph to serve
     built: tuple[str, ...]  # stages built by this call (empty: everything was cached)
+    stages: tuple[Artifact, ...] = ()  # every stage's artifact, export first
+
+    def stage(self, name: str) -> Artifact:
+        return next(a for a in self.stages if a.manifest["stage"] == name)
 
 
 def build_onnx_model(
@@ -76,7 +80,7 @@ def build_onnx_model(
     })
     if recipe.quantize is None:
         progress.finish()
-        return BuildResult(optimized, tuple(built))
+        return BuildResult(optimized, tuple(built), tuple(chain))
 
     quant_stage, quant_key, quant_recipe = stages[2]
 
@@ -90,7 +94,7 @@ def build_onnx_model(
 
     artifact = build(quant_stage, quant_key, quantize)
     progress.finish()
-    return BuildResult(artifact, tuple(built))
+    return BuildResult(artifact, tuple(built), tuple(chain))
 
 
 def _plan(digest: str, for_gpu: bool, recipe_name: str, options: dict) -> list[tuple]:

@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from codegend.engine.artifacts import cache_root
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.onnx_validate import logit_differences
@@ -27,14 +25,10 @@ def torch_model(resolved):
     return load_torch_model(resolved)
 
 
-def _artifact_dirs(stage: str) -> list[Path]:
-    return sorted((cache_root() / "artifacts").glob(f"{stage}-*[!.lock]"))
-
-
 def test_fp32_and_optimized_graphs_match_torch_on_prefill_and_decode(resolved, torch_model):
-    optimized = build_onnx_model(resolved, "none").artifact
-    fp32_dir = next(d for d in _artifact_dirs("fp32") if (d / "model.onnx").is_file())
-    for model_path in (fp32_dir / "model.onnx", optimized.model_path):
+    result = build_onnx_model(resolved, "none")
+    assert [a.manifest["stage"] for a in result.stages] == ["fp32", "optimized"]
+    for model_path in (result.stage("fp32").model_path, result.artifact.model_path):
         diffs = logit_differences(model_path, torch_model, resolved.vocab_size, seed=7)
         assert diffs["prefill_max_abs_diff"] < 1e-4, model_path
         assert diffs["decode_max_abs_diff"] < 1e-4, model_path
