@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,7 +83,18 @@ def added_sqnr_db(sqnr_in: float, sqnr_out: float) -> float:
 
 def _intermediates(graph_path: Path, tensors: list[str], feeds: list[dict],
                    threads: int | None) -> dict[str, list[np.ndarray]]:
-    """Run ``graph_path`` with ``tensors`` exposed as extra outputs; flattened per window."""
+    """Every window's value of each of ``tensors`` the graph produces, flattened."""
+    values: dict[str, list[np.ndarray]] = {}
+    for window in run_exposed(graph_path, tensors, feeds, threads):
+        for name, value in window.items():
+            values.setdefault(name, []).append(value.ravel())
+    return values
+
+
+def run_exposed(graph_path: Path, tensors: list[str], feeds: list[dict],
+                threads: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Run ``graph_path`` on each feed with ``tensors`` exposed as extra outputs; yields, per
+    feed, the values of those of them the graph produces (float32)."""
     import onnx
 
     from codegend.engine.onnx_stepper import create_session
@@ -95,15 +107,16 @@ def _intermediates(graph_path: Path, tensors: list[str], feeds: list[dict],
         if name not in existing:
             model.graph.output.append(
                 onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    with tempfile.TemporaryDirectory(prefix="codegend-sensitivity-") as work:
+    with tempfile.TemporaryDirectory(prefix="codegend-exposed-") as work:
         path = Path(work) / "exposed.onnx"
         large = model.ByteSize() > 1_800_000_000
         onnx.save(model, str(path), save_as_external_data=large, location="exposed.onnx.data")
         del model
         session = create_session(path, "cpu", threads)
-        values: dict[str, list[np.ndarray]] = {name: [] for name in present}
-        for feed in feeds:
-            for name, value in zip(present, session.run(present, feed), strict=True):
-                values[name].append(np.asarray(value, dtype=np.float32).ravel())
-        del session
-    return values
+        try:
+            for feed in feeds:
+                outputs = session.run(present, feed)
+                yield {name: np.asarray(value, dtype=np.float32)
+                       for name, value in zip(present, outputs, strict=True)}
+        finally:
+            del session

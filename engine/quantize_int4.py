@@ -6,12 +6,9 @@ unless symmetric). How the integers are chosen is the ``algorithm``:
 
 - ``rtn``: round to nearest, ONNX Runtime's own C++ block quantizer (fast, no data);
 - ``hqq``: half-quadratic optimisation of scales and zero points per block (no data);
-- ``kquant``: per-block scale search that minimises the rounding error (llama.cpp's k-quants).
-
-GPTQ is not offered: the GPTQ that ONNX Runtime 1.31 vendors from neural-compressor reads a
-column of the upper-triangular inverse-Hessian factor where it needs a row, so it never
-propagates the rounding error and returns exactly the round-to-nearest weights (checked
-in tests/quantization/test_int4.py against a corrected indexing).
+- ``kquant``: per-block scale search that minimises the rounding error (llama.cpp's k-quants);
+- ``gptq``: rounding that compensates its error using activations of a calibration set of
+  code (our own, gptq.py: the GPTQ ONNX Runtime 1.31 vendors never compensates).
 
 ``accuracy_level`` is a MatMulNBits runtime attribute: 4 lets the CPU kernel quantize the
 activations to INT8 on the fly and use integer dot products (fastest on CPUs with VNNI);
@@ -23,6 +20,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from codegend.engine.calibration import (
+    CALIBRATION_DEFAULTS,
+    calibration_set,
+    prefill_feeds,
+    source_model_dir,
+)
 from codegend.engine.errors import ArtifactError, CodegendError
 from codegend.engine.onnx_quantize import (
     is_large_graph,
@@ -34,14 +37,15 @@ from codegend.engine.recipe_options import coerce_options
 
 log = logging.getLogger(__name__)
 
-INT4_ALGORITHMS = ("rtn", "hqq", "kquant")
+INT4_ALGORITHMS = ("rtn", "hqq", "kquant", "gptq")
 INT4_DEFAULTS = {
-    "algorithm": "rtn",  # rtn | hqq | kquant
+    "algorithm": "rtn",  # rtn | hqq | kquant | gptq
     "block_size": 32,  # weights per scale along the input axis (16, 32, 64, 128, 256)
     "symmetric": False,  # False: a zero point per block (hqq always has one)
     "accuracy_level": 4,  # MatMulNBits compute: 4 = int8 activations, 0 = float
     "embedding": "int4",  # int4: the token embedding too (GatherBlockQuantized) | float
     "exclude_nodes": (),  # node-name patterns (fnmatch) left in float
+    **CALIBRATION_DEFAULTS,  # gptq only
 }
 INT4_CHOICES = {"algorithm": INT4_ALGORITHMS, "block_size": (16, 32, 64, 128, 256),
                 "accuracy_level": (0, 1, 2, 3, 4), "embedding": ("int4", "float")}
@@ -51,18 +55,26 @@ def int4_options(given: dict) -> dict:
     return coerce_options("int4-weight-only", INT4_DEFAULTS, INT4_CHOICES, given)
 
 
-def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict) -> dict:
+def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
+                              model_dir: Path | None = None) -> dict:
     """The recipe step: MatMul weights to block-wise INT4 with the chosen algorithm."""
     import onnx
 
     options = int4_options(options)
     excluded = matching_nodes(optimized, options["exclude_nodes"])
-    log.info("INT4 weight-only: %s, blocks of %d", options["algorithm"], options["block_size"])
+    calibration = None
+    if options["algorithm"] == "gptq":
+        calibration = calibration_set(source_model_dir(optimized, model_dir), options)
+    log.info("INT4 weight-only: %s, blocks of %d%s", options["algorithm"],
+             options["block_size"], " (calibrating on code)" if calibration else "")
     try:
         with quiet_quantizer():
-            quantizer = _quantizer(optimized, options, excluded)
-            quantizer.process()
-            model = quantizer.model.model
+            if calibration:
+                model = _gptq(optimized, options, excluded, calibration)
+            else:
+                quantizer = _quantizer(optimized, options, excluded)
+                quantizer.process()
+                model = quantizer.model.model
             embedding = token_embedding(model) if options["embedding"] == "int4" else None
             if embedding and embedding not in excluded:
                 model = _quantize_embedding(model, embedding, options)
@@ -83,7 +95,20 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict) -> 
               "accuracy_level": options["accuracy_level"], "matmuls_quantized": quantized,
               "embedding": options["embedding"] if embedding else "float",
               "excluded_nodes": excluded}
+    if calibration:
+        fields["calibration"] = calibration.describe()
     return fields
+
+
+def _gptq(optimized: Path, options: dict, excluded: list[str], calibration):
+    import onnx
+
+    from codegend.engine.gptq import apply_gptq
+
+    model = onnx.load(str(optimized))
+    feeds = prefill_feeds(optimized, calibration.sequences)
+    apply_gptq(model, optimized, feeds, options["block_size"], options["symmetric"], excluded)
+    return model
 
 
 def _quantizer(optimized: Path, options: dict, excluded: list[str]):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.onnx_quantize import DYNAMIC_INT8_DEFAULTS, quantize_dynamic_int8
@@ -54,7 +53,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "int4-weight-only": Recipe(
         "int4-weight-only",
-        "block-wise INT4 weights in MatMulNBits (rtn, hqq or gptq), float activations",
+        "block-wise INT4 weights in MatMulNBits (rtn, hqq, kquant, gptq), float activations",
         quantize_int4_weight_only,
         INT4_DEFAULTS,
         INT4_CHOICES,

@@ -36,19 +36,19 @@ def test_algorithms_choose_different_weights(resolved):
 
     sequence = [list(range(1, 60))]
     logits = {}
-    for algorithm in ("rtn", "hqq", "kquant"):
+    for algorithm in ("rtn", "hqq", "kquant", "gptq"):
         artifact = build_onnx_model(resolved, "int4-weight-only",
                                     options={"algorithm": algorithm}).artifact
         assert artifact.manifest["quantization"]["algorithm"] == algorithm
         logits[algorithm] = onnx_logits(artifact.model_path, sequence, resolved.max_positions)[0]
-    for a, b in (("rtn", "hqq"), ("rtn", "kquant"), ("hqq", "kquant")):
+    for a, b in (("rtn", "hqq"), ("rtn", "kquant"), ("hqq", "kquant"), ("rtn", "gptq")):
         assert np.abs(logits[a] - logits[b]).max() > 1e-3, f"{a} and {b} gave the same graph"
 
 
 def test_onnxruntime_gptq_does_not_compensate_rounding_error():
-    """Why int4-weight-only offers no gptq: the GPTQ ONNX Runtime vendors returns the same
-    weights whatever the activations' Hessian says. If this starts failing, ONNX Runtime has
-    fixed it, and gptq can be offered again."""
+    """Why engine/gptq.py exists: the GPTQ ONNX Runtime vendors returns the same weights
+    whatever the activations' Hessian says. If this starts failing, ONNX Runtime has fixed
+    it, and ours could give way to it."""
     from onnxruntime.quantization.neural_compressor.weight_only import gptq
 
     rng = np.random.default_rng(0)

@@ -20,6 +20,7 @@ RECIPE_CASES = {
     "int4-weight-only": ({}, "MatMulNBits"),
     "int4-weight-only:hqq": ({"algorithm": "hqq"}, "MatMulNBits"),
     "int4-weight-only:kquant": ({"algorithm": "kquant", "block_size": 16}, "MatMulNBits"),
+    "int4-weight-only:gptq": ({"algorithm": "gptq", "calibration_samples": 4}, "MatMulNBits"),
 }
 
 
