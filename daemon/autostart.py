@@ -35,7 +35,7 @@ from codegend.daemon.client_api import (
     ModelInfo,
     ModelStatus,
 )
-from codegend.daemon.config import DaemonConfig
+from codegend.daemon.config import DaemonConfig, is_loopback_host
 from codegend.daemon.http_client import HttpClient
 from codegend.daemon.runtime_file import LOCK_FILE, LOG_FILE, read_runtime_info, runtime_dir
 
@@ -77,14 +77,21 @@ def _find_daemon(config: DaemonConfig, token: str | None) -> str | None:
     if info is not None and daemon_answers(info.url, token, info.pid):
         return info.url
     server = config.server
+    host = _connect_host(server.host)
     if server.port != 0:
-        url = f"http://{server.host}:{server.port}"
+        url = f"http://[{host}]:{server.port}" if ":" in host else f"http://{host}:{server.port}"
         if daemon_answers(url, token):
             return url
-    if not server.is_loopback:
+    if not is_loopback_host(host):
         raise DaemonUnavailable(f"the daemon at {server.host}:{server.port} does not answer "
-                                "(a remote daemon is never started from here)")
+                                "(a daemon on another host is never started from here)")
     return None
+
+
+def _connect_host(host: str) -> str:
+    """Where a client on this machine reaches a daemon listening on ``host``: a daemon bound
+    to every interface (0.0.0.0, ::) is this machine's own, reached through loopback."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
 def _start_daemon(config: DaemonConfig, token: str | None, directory: Path) -> str:

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args.config, args.host, args.port)
     token = checked_token(config)
+    refuse_if_running()
     asyncio.run(run_daemon(config, token=token))
     # Models are released and the runtime file is gone. Tearing down an interpreter that has
     # torch and ONNX Runtime loaded takes seconds and releases nothing more, so skip it: a
@@ -65,3 +66,25 @@ def checked_token(config) -> str | None:
             "it could read the code sent for completion; set server.token_file or "
             "server.token_env (or listen on 127.0.0.1)")
     return token
+
+
+def refuse_if_running() -> None:
+    """One daemon per machine (per runtime directory): a second one would split the editors
+    and hold a second copy of every model."""
+    import os
+
+    import httpx
+
+    from codegend.daemon.runtime_file import read_runtime_info
+    from codegend.engine.errors import CodegendError
+
+    info = read_runtime_info()
+    if info is None or info.pid == os.getpid():
+        return
+    try:
+        os.kill(info.pid, 0)
+        httpx.get(info.url + "/v1/health", timeout=2.0, trust_env=False)
+    except (OSError, httpx.HTTPError):
+        return  # a stale file left by a daemon that died
+    raise CodegendError(f"a codegend daemon is already running at {info.url} (pid {info.pid}); "
+                        "stop it first, or set CODEGEND_RUNTIME_DIR to run another one apart")

@@ -45,6 +45,10 @@ def test_sigterm_finishes_what_it_can_cancels_the_rest_and_cleans_up(
         info = eventually(lambda: read_runtime_info(runtime_dir), timeout_s=60)
         assert info.pid == daemon.pid
         wait_until_ready(info.url)
+        second = subprocess.run([sys.executable, "-m", "codegend", "serve", "--config",
+                                 str(config)], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"already running at {info.url} (pid {daemon.pid})" in second.stderr
         # A short request on the ONNX model ends well within the 1 s grace period; a long
         # one on the (much slower) torch model cannot and is cancelled at the bound.
         short, long = [], []
