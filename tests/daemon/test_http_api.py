@@ -122,6 +122,22 @@ def test_a_client_that_disconnects_cancels_its_generation(tmp_path: Path, parrot
                                   outcome="cancelled") == 1)
         assert metric(url, "codegend_cancellations_total", model="beta", stage="running") == 1
         assert metric(url, "codegend_generated_tokens_total", model="beta") < 1500
+
+        # The same without streaming: the daemon notices the closed connection while the
+        # client waits for the whole answer.
+        async def abandon() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                waiting = asyncio.create_task(client.post(COMPLETE, json={
+                    **body, "stream": False, "prefix": "z"}))
+                before = metric(url, "codegend_generated_tokens_total", model="beta")
+                await asyncio.to_thread(eventually, lambda: metric(
+                    url, "codegend_generated_tokens_total", model="beta") > before)
+                waiting.cancel()
+
+        asyncio.run(abandon())
+        eventually(lambda: metric(url, "codegend_requests_total", model="beta",
+                                  outcome="cancelled") == 2)
+        assert metric(url, "codegend_generated_tokens_total", model="beta") < 3000
         assert complete(url, prefix="y", language="rust")["text"] == "b" * 8
 
 
