@@ -64,7 +64,7 @@ class OpenAICompletionBody(BaseModel):
 def build_openai_router(core: DaemonCore) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/v1/completions", responses=error_responses(404, 413, 422, 429, 503),
+    @router.post("/v1/completions", responses=error_responses(400, 404, 413, 422, 429, 503),
                  summary="OpenAI-compatible text completion (stream: server-sent events)")
     async def completions(body: OpenAICompletionBody, request: Request) -> Response:
         completion_id = f"cmpl-{uuid.uuid4().hex[:24]}"
