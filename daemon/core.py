@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 200
-# Below this a temperature is greedy in all but name, and dividing float32 logits by it can
-# overflow to inf (NaN probabilities), so it is served as greedy.
-MIN_SAMPLING_TEMPERATURE = 1e-4
 UNLOAD_GRACE_S = 30.0  # how long an old model may finish accepted requests after a swap
 
 
@@ -305,8 +302,7 @@ class DaemonCore:
         try:
             return SamplingParams(
                 max_new_tokens=request.max_new_tokens or 0,
-                temperature=0.0 if request.temperature < MIN_SAMPLING_TEMPERATURE
-                else request.temperature,
+                temperature=request.temperature,
                 top_p=request.top_p, seed=request.seed, stop=tuple(request.stop),
                 stop_at_newline=request.mode == "line")
         except ValueError as err:

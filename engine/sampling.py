@@ -14,7 +14,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def nucleus_probabilities(logits: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
     """Probabilities after temperature scaling, with everything outside the top-p mass zeroed."""
-    probs = np.exp(log_softmax(logits / temperature))
+    probs = np.exp(log_softmax(logits.astype(np.float64) / temperature))
     if top_p < 1.0:
         order = np.argsort(-probs, kind="stable")
         cumulative = np.cumsum(probs[order])

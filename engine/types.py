@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+MIN_SAMPLING_TEMPERATURE = 1e-4
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int = 64  # hard budget of generated tokens
-    temperature: float = 0.0  # 0 means greedy
+    temperature: float = 0.0  # 0 (or below MIN_SAMPLING_TEMPERATURE) means greedy
     top_p: float = 1.0  # nucleus mass kept when sampling
     seed: int | None = None  # fixes the sampling stream; None draws a fresh seed
     stop: tuple[str, ...] = ()  # generation ends before the first of these strings
@@ -31,7 +34,9 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        # Below this a temperature is greedy in all but name, and scaling logits by its
+        # inverse overflows to inf (NaN probabilities).
+        return self.temperature < MIN_SAMPLING_TEMPERATURE
 
 
 @dataclass(frozen=True)

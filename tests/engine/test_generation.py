@@ -143,3 +143,13 @@ def test_sampling_with_a_seed_is_reproducible_and_reports_logprobs(onnx_fp32):
     second = list(onnx_fp32.generate("class Point:\n", params))
     assert [t.token_id for t in first] == [t.token_id for t in second]
     assert all(t.logprob <= 0.0 for t in first)
+
+
+@pytest.mark.parametrize("temperature", [5e-324, 1e-6, 1e-30])
+def test_a_vanishing_temperature_is_greedy_not_nan(onnx_fp32, temperature):
+    greedy = onnx_fp32.generate_ids(onnx_fp32.tokenizer.encode("def f("),
+                                    SamplingParams(max_new_tokens=6))
+    tiny = onnx_fp32.generate_ids(onnx_fp32.tokenizer.encode("def f("),
+                                  SamplingParams(max_new_tokens=6, temperature=temperature,
+                                                 seed=1))
+    assert tiny == greedy
