@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
 MIN_SAMPLING_TEMPERATURE = 1e-4
 
 
