@@ -62,6 +62,8 @@ class ModelConfig:
     threads: int | None = field(default=None, metadata=_bounds(1))  # None: runtime default
     world_size: int | None = field(default=None, metadata=_bounds(1))  # torch-tp ranks
     allow_download: bool = False  # fetch a hub id that is not in the local cache
+    # Documents whose KV caches are kept, so interleaved editors keep their prefix reuse.
+    kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
 
 
 @dataclass(frozen=True)

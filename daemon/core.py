@@ -61,6 +61,7 @@ def engine_loader(config: ModelConfig):
         quantization=config.quantization, context_tokens=config.context_tokens,
         max_new_tokens=config.max_new_tokens, threads=config.threads,
         world_size=config.world_size, allow_download=config.allow_download, name=config.name,
+        kv_sequences=config.kv_cache_sequences,
     ))
 
 

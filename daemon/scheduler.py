@@ -250,7 +250,8 @@ class ModelScheduler:
                 job.cancel.cancel()
 
         try:
-            generation = self.generator.generate(job.prompt, job.params, job.cancel)
+            generation = self.generator.generate(job.prompt, job.params, job.cancel,
+                                                  job.document_key)
             job.stats = generation.stats
             last = None
             for token in generation:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.sampling import Sampler
 from codegend.engine.stepper import CausalStepper
 from codegend.engine.stop_rules import StopMatcher
@@ -42,7 +43,12 @@ class StepperGenerator:
     """
 
     def __init__(
-        self, name: str, stepper: CausalStepper, tokenizer: Tokenizer, context_tokens: int
+        self,
+        name: str,
+        stepper: CausalStepper,
+        tokenizer: Tokenizer,
+        context_tokens: int,
+        kv_sequences: int = 4,
     ) -> None:
         assert context_tokens <= stepper.max_positions, "context exceeds the model's positions"
         self.name = name
@@ -50,15 +56,22 @@ class StepperGenerator:
         self.tokenizer = tokenizer
         self.context_tokens = context_tokens
         self._cached_ids: list[int] = []  # exactly the tokens whose KV the stepper holds
+        self._live_key: str | None = None  # the document whose sequence is live
+        self._saved = KVSequences(max(0, kv_sequences - 1))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
 
     def generate(
-        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+        sequence_key: str | None = None,
     ) -> Generation:
+        """``sequence_key`` (e.g. the document) picks which saved KV sequence to continue."""
         stats = GenerationStats()
-        tokens = self._run(prompt, params, cancel or CancelToken(), stats)
+        tokens = self._run(prompt, params, cancel or CancelToken(), stats, sequence_key)
         return Generation(tokens=tokens, stats=stats)
 
     def generate_ids(
@@ -75,13 +88,20 @@ class StepperGenerator:
 
     def close(self) -> None:
         self._cached_ids = []
+        self._saved.clear()
         self.stepper.close()
 
     # -- stages ---------------------------------------------------------------------------
 
     def _run(
-        self, prompt: str, params: SamplingParams, cancel: CancelToken, stats: GenerationStats
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken,
+        stats: GenerationStats,
+        sequence_key: str | None = None,
     ) -> Iterator[GeneratedToken]:
+        self._switch_sequence(sequence_key)
         stops = params.stop + (("\n",) if params.stop_at_newline else ())
         matcher = StopMatcher(stops)
         generated: list[int] = []
@@ -130,11 +150,29 @@ class StepperGenerator:
         finally:
             stats.decode_s = time.perf_counter() - decode_started
 
+    def _switch_sequence(self, key: str | None) -> None:
+        """Park the live KV sequence under its key and bring back ``key``'s, if saved.
+
+        A key with nothing saved continues from the live sequence: documents often share
+        their first lines, and the common-prefix rule keeps only what matches.
+        """
+        if key == self._live_key:
+            return
+        snapshot = self.stepper.snapshot()
+        if snapshot is not None:
+            saved = self._saved.take(key)  # before parking the live one: it frees a place
+            self._saved.save(self._live_key, SavedSequence(tuple(self._cached_ids), snapshot))
+            if saved is not None:
+                self.stepper.restore(saved.snapshot)
+                self._cached_ids = list(saved.token_ids)
+        self._live_key = key
+
     def _prefill(self, prompt_ids: list[int], stats: GenerationStats) -> np.ndarray:
         if self.stepper.failure is not None:
             # A tensor-parallel group whose rank died: replace it rather than fail forever.
             self.stepper.restart()
             self._cached_ids = []
+            self._saved.clear()
         # At least one token must be fed to get logits for the next position.
         reuse = min(common_prefix_length(self._cached_ids, prompt_ids), len(prompt_ids) - 1)
         self.stepper.truncate(reuse)

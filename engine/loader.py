@@ -29,6 +29,7 @@ class ModelSpec:
     max_new_tokens: int = 64
     threads: int | None = None  # intra-op threads; None: physical cores
     world_size: int | None = None  # torch-tp ranks
+    kv_sequences: int = 4  # documents whose KV caches are kept (ONNX backend), live one included
     allow_download: bool = False  # resolve hub ids from the network too
 
     def __post_init__(self) -> None:
@@ -75,7 +76,7 @@ def load_generator(spec: ModelSpec) -> StepperGenerator:
     log.info("model %s (%s): %s", spec.name, spec.source, placement.reason)
     stepper, details = _open_stepper(spec, resolved, placement)
     context = min(spec.context_tokens or resolved.max_positions, resolved.max_positions)
-    generator = StepperGenerator(spec.name, stepper, tokenizer, context)
+    generator = StepperGenerator(spec.name, stepper, tokenizer, context, spec.kv_sequences)
     generator.placement = placement
     generator.details = details
     return generator

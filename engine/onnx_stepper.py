@@ -144,6 +144,14 @@ class OnnxStepper:
 
     failure: str | None = None  # runs in this process: nothing can fail apart from it
 
+    def snapshot(self) -> tuple[tuple, int]:
+        # Steps and truncations always write new tensors, so holding references is a copy.
+        return tuple(self._past), self._length
+
+    def restore(self, snapshot: tuple[tuple, int]) -> None:
+        past, self._length = snapshot
+        self._past = list(past)
+
     def restart(self) -> None:
         self.truncate(0)
 

@@ -34,6 +34,15 @@ class CausalStepper(Protocol):
         """
         ...
 
+    def snapshot(self) -> object | None:
+        """A handle on the current KV cache that ``restore`` can bring back after later
+        steps, or None when this stepper can keep only its one live cache."""
+        ...
+
+    def restore(self, snapshot: object) -> None:
+        """Make a snapshot's KV cache the live one."""
+        ...
+
     @property
     def failure(self) -> str | None:
         """Why the stepper cannot run right now (e.g. a tensor-parallel rank died); None

@@ -51,6 +51,12 @@ class TorchStepper:
 
     failure: str | None = None  # runs in this process: nothing can fail apart from it
 
+    def snapshot(self) -> None:
+        return None  # transformers' cache is updated in place: one live sequence only
+
+    def restore(self, snapshot: object) -> None:
+        raise AssertionError("TorchStepper keeps no snapshots")
+
     def restart(self) -> None:
         self.truncate(0)
 

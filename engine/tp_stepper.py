@@ -73,6 +73,12 @@ class TPStepper:
         self._length += len(token_ids)
         return logits
 
+    def snapshot(self) -> None:
+        return None  # the caches live in the rank processes: one live sequence only
+
+    def restore(self, snapshot: object) -> None:
+        raise AssertionError("TPStepper keeps no snapshots")
+
     def restart(self) -> None:
         """Replace the ranks with fresh ones (after a failure); the cache starts empty."""
         self._length = 0

@@ -90,7 +90,11 @@ class TextGenerator(Protocol):
     context_tokens: int  # the most prompt + generated tokens the model accepts
 
     def generate(
-        self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+        sequence_key: str | None = None,  # e.g. the document: whose KV cache to continue
     ) -> Generation: ...
 
     def count_tokens(self, text: str) -> int: ...

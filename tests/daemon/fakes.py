@@ -36,8 +36,8 @@ class ScriptedGenerator:
         self.closed = False
         self.fail_on: str | None = None  # a prompt that raises inside the engine thread
 
-    def generate(self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None
-                 ) -> Generation:
+    def generate(self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None,
+                 sequence_key: str | None = None) -> Generation:
         cancel = cancel or CancelToken()
         stats = GenerationStats(prompt_tokens=len(prompt))
         self.prompts.append(prompt)

@@ -153,3 +153,39 @@ def test_a_vanishing_temperature_is_greedy_not_nan(onnx_fp32, temperature):
                                   SamplingParams(max_new_tokens=6, temperature=temperature,
                                                  seed=1))
     assert tiny == greedy
+
+
+def test_interleaved_documents_each_keep_their_prefix_reuse(tiny_codegen_dir):
+    generator = load_generator(ModelSpec(source=str(tiny_codegen_dir), backend="onnx",
+                                         device="cpu", quantization="none", threads=1,
+                                         kv_sequences=3))
+    params = SamplingParams(max_new_tokens=3)
+    documents = {"a.py": "import os\nimport sys\n\ndef main(", "b.py": "class Point:\n    x = 1\n",
+                 "c.py": "for item in items:\n    print("}
+    for key, text in documents.items():
+        list(generator.generate(text, params, sequence_key=key))
+    for key, text in documents.items():  # one more character typed in each, in turn
+        generation = generator.generate(text + "a", params, sequence_key=key)
+        tokens = [t.token_id for t in generation]
+        stats = generation.stats
+        assert stats.prompt_tokens - stats.reused_prefix_tokens <= 2, key
+        cold = load_generator(ModelSpec(source=str(tiny_codegen_dir), backend="onnx",
+                                        device="cpu", quantization="none", threads=1))
+        assert tokens == [t.token_id for t in cold.generate(text + "a", params)], key
+
+
+def test_the_oldest_document_sequence_is_dropped_beyond_capacity(tiny_codegen_dir):
+    generator = load_generator(ModelSpec(source=str(tiny_codegen_dir), backend="onnx",
+                                         device="cpu", quantization="none", threads=1,
+                                         kv_sequences=2))
+    params = SamplingParams(max_new_tokens=2)
+    texts = {"a": "import os\nimport sys\n", "b": "class Point:\n", "c": "while True:\n"}
+    for key, text in texts.items():
+        list(generator.generate(text, params, sequence_key=key))
+    # Live: "c"; saved: "b" only ("a" was the least recently used when "c" arrived).
+    recent = generator.generate(texts["b"] + "x", params, sequence_key="b")
+    list(recent)
+    assert recent.stats.reused_prefix_tokens > 0
+    evicted = generator.generate(texts["a"] + "x", params, sequence_key="a")
+    list(evicted)
+    assert evicted.stats.reused_prefix_tokens == 0  # nothing saved for "a"; "b" shares nothing
