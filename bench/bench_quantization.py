@@ -44,7 +44,8 @@ DEFAULT_SHAPE = dict(n_layer=8, n_embd=256, n_head=8, rotary_dim=16, vocab_size=
 QUALITY_RECIPES = [
     "dynamic-int8", "static-int8", "static-int8:method=percentile",
     "static-int8:method=entropy", "int4-weight-only", "int4-weight-only:algorithm=hqq",
-    "int4-weight-only:algorithm=kquant", "int4-weight-only:block_size=128",
+    "int4-weight-only:algorithm=kquant", "int4-weight-only:algorithm=gptq",
+    "int4-weight-only:block_size=128",
 ]
 SPEED_RECIPES = [
     "none", "dynamic-int8", "static-int8", "int4-weight-only",

@@ -1,10 +1,11 @@
 """Completions at sampled places in held-out code: what the user would actually be shown.
 
-A probe is a place in a real file where a line begins: the prompt is the code before it (and
-the line's indentation, as an editor would have typed it), the expected text is the rest of
-that line. Each graph greedily completes every probe; we then compare the completions with
-fp32's (exact match of the generated tokens) and with the real code (next-line exact match
-and edit similarity).
+A probe is a place in a real file where a line of code begins (comment and docstring lines
+are prose, not code, and are skipped): the prompt is the code before it (and the line's
+indentation, as an editor would have typed it), the expected text is the rest of that line.
+Each graph greedily completes every probe; we then compare the completions with fp32's
+(exact match of the generated tokens) and with the real code (next-line exact match and
+edit similarity).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 MIN_EXPECTED_CHARS = 4  # lines shorter than this ("pass", ")") say little about a model
 MIN_PROMPT_CHARS = 64  # enough context before the probe to predict from
+COMMENT_STARTS = ("#", '"""', "'''", "//", "/*", "*")  # prose, not code: not probed
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ def sample_probes(files: list[Path], count: int, seed: int = 0) -> list[Probe]:
         for index, line in enumerate(lines):
             code = line.lstrip(" \t")
             indent = line[: len(line) - len(code)]
-            if offset >= MIN_PROMPT_CHARS and len(code.strip()) >= MIN_EXPECTED_CHARS:
+            if offset >= MIN_PROMPT_CHARS and len(code.strip()) >= MIN_EXPECTED_CHARS \
+                    and not code.startswith(COMMENT_STARTS):
                 candidates.append(Probe(path, index, text[:offset] + indent, code.rstrip()))
             offset += len(line) + 1
     rng = random.Random(seed)

@@ -73,9 +73,11 @@ def test_probe_scores_compare_tokens_with_fp32_and_lines_with_the_real_code():
 def test_probes_are_line_starts_with_the_indentation_in_the_prompt(tmp_path):
     source = tmp_path / "m.py"
     body = "".join(f"    value_{i} = compute({i})\n" for i in range(10))
-    source.write_text("def f():\n" + body)
+    source.write_text("def f():\n" + body + "    # a comment line is never a probe\n")
     probes = sample_probes([source], count=5, seed=1)
     assert len(probes) == 5
+    # 10 code lines; the first 3 have under MIN_PROMPT_CHARS before them; the comment is prose
+    assert len(sample_probes([source], count=50)) == 7
     text = source.read_text()
     for probe in probes:
         assert probe.prompt.endswith("\n    ")
