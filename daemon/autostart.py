@@ -148,8 +148,10 @@ class AutoStartClient:
             return  # keep answering with the recent failure until the pause is over
         self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
-    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
-        return await self._call(lambda c: c.model_info(language, path))
+    async def model_info(
+        self, language: str, path: str | None = None, model: str | None = None
+    ) -> ModelInfo:
+        return await self._call(lambda c: c.model_info(language, path, model))
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
         return await self._call(lambda c: c.count_tokens(model, texts))

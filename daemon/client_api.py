@@ -35,7 +35,8 @@ class CompletionRequest:
 @dataclass(frozen=True)
 class CompletionChunk:
     text: str
-    logprob: float
+    logprob: float  # summed over the tokens of this chunk
+    tokens: int = 1  # engine tokens in this chunk (several when a character spans tokens)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,11 @@ class DaemonUnavailable(Exception):
 
 
 class CompletionClient(Protocol):
-    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
-        """The model that would serve this language (routing applied)."""
+    async def model_info(
+        self, language: str, path: str | None = None, model: str | None = None
+    ) -> ModelInfo:
+        """The model that would serve this language (routing applied), or ``model`` itself
+        when one is named."""
         ...
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:

@@ -76,16 +76,18 @@ class RunningCompletion:
         self._logprobs: list[float] = []  # one per generated token
 
     async def chunks(self) -> AsyncIterator[CompletionChunk]:
-        pending_logprob = 0.0  # tokens that end mid-character add their logprob to the next
+        # Tokens that end mid-character add their logprob and count to the next chunk.
+        pending_logprob, pending_tokens = 0.0, 0
         async for token in self._scheduler.tokens(self._job):
             if token.token_id >= 0:
                 self._logprobs.append(token.logprob)
                 pending_logprob += token.logprob
+                pending_tokens += 1
             if token.text:
-                chunk = CompletionChunk(token.text, pending_logprob)
+                chunk = CompletionChunk(token.text, pending_logprob, pending_tokens)
                 self._pieces.append(chunk)
                 yield chunk
-                pending_logprob = 0.0
+                pending_logprob, pending_tokens = 0.0, 0
 
     async def finish(self) -> CompletionResult:
         """Consume the rest of the generation and return the whole result."""

@@ -24,8 +24,10 @@ class EmbeddedClient:
         self.core = core
         self._watcher = watcher
 
-    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
-        return await self.core.model_info(language, path)
+    async def model_info(
+        self, language: str, path: str | None = None, model: str | None = None
+    ) -> ModelInfo:
+        return await self.core.model_info(language, path, model)
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
         return await self.core.count_tokens(model, texts)

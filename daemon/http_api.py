@@ -143,7 +143,8 @@ def _native_event(sse: bool) -> Encoder:
         if error is not None:
             event = {"type": "error", **error_payload(error)}
         elif chunk is not None:
-            event = {"type": "chunk", "text": chunk.text, "logprob": chunk.logprob}
+            event = {"type": "chunk", "text": chunk.text, "logprob": chunk.logprob,
+                     "tokens": chunk.tokens}
         else:
             event = {"type": "done", "result": asdict(running.result())}
         line = json.dumps(event, ensure_ascii=False)

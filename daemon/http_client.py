@@ -45,8 +45,11 @@ class HttpClient:
             base_url=base_url, headers=headers, trust_env=False,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
 
-    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
-        params = {"language": language, **({"path": path} if path else {})}
+    async def model_info(
+        self, language: str, path: str | None = None, model: str | None = None
+    ) -> ModelInfo:
+        params = {"language": language, **({"path": path} if path else {}),
+                  **({"model": model} if model else {})}
         data = await self._json("GET", "/v1/codegend/model_info", params=params)
         return ModelInfo(**data)
 
@@ -67,7 +70,8 @@ class HttpClient:
                         continue
                     event = json.loads(line)
                     if event["type"] == "chunk":
-                        yield CompletionChunk(event["text"], float(event["logprob"]))
+                        yield CompletionChunk(event["text"], float(event["logprob"]),
+                                              int(event.get("tokens", 1)))
                     elif event["type"] == "error":
                         raise DaemonRequestError(int(event["error"].get("code", 500)),
                                                  event["error"]["message"])

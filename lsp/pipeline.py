@@ -17,7 +17,6 @@ from codegend.daemon.client_api import (
     CompletionClient,
     CompletionMode,
     CompletionRequest,
-    ModelInfo,
 )
 from codegend.lsp.completion_mode import choose_mode
 from codegend.lsp.cursor import CursorContext
@@ -37,7 +36,7 @@ class PipelineResult:
     text: str | None  # None: nothing worth showing
     model: str
     mode: CompletionMode
-    generated_chunks: int  # streamed chunks (one per generated token for the engine)
+    generated_tokens: int  # engine tokens streamed for this completion
     stopped_early: bool  # a stop rule fired and the stream was cancelled
 
 
@@ -51,20 +50,6 @@ async def _closing(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
-
-
-async def _model_info(
-    client: CompletionClient, cursor: CursorContext, model: str | None
-) -> ModelInfo:
-    """The info of the model that will answer. Clients whose ``model_info`` cannot name a
-    model yet (an older interface) give the routed model's, which is close enough for a
-    prompt budget."""
-    if model is None:
-        return await client.model_info(cursor.language, cursor.path)
-    try:
-        return await client.model_info(cursor.language, cursor.path, model=model)  # type: ignore[call-arg]
-    except TypeError:
-        return await client.model_info(cursor.language, cursor.path)
 
 
 def _indent_style(cursor: CursorContext):
@@ -84,7 +69,7 @@ async def run_pipeline(
     counters: SessionCounters | None = None,
 ) -> PipelineResult:
     mode = choose_mode(cursor, max_completion)
-    info = await _model_info(client, cursor, model_override)
+    info = await client.model_info(cursor.language, cursor.path, model_override)
     model = model_override or info.name
     prompt = await build_prompt(cursor, info, token_counts.counter(client, info.name), snippets)
     request = CompletionRequest(
@@ -98,20 +83,20 @@ async def run_pipeline(
         model=model_override,
     )
     watcher = StreamingStop(stop_rule_for(mode, cursor.line_prefix))
-    chunks = 0
+    tokens = 0
     # Leaving the block closes the stream, which cancels the generation in the engine: a
     # fired stop rule, a superseding request and $/cancelRequest all end up here.
     async with _closing(client.stream(request)) as stream:
         async for chunk in stream:
-            chunks += 1
+            tokens += chunk.tokens
             if counters is not None:  # counted as they come: cancelled work costs too
-                counters.generated_tokens += 1
+                counters.generated_tokens += chunk.tokens
             if watcher.feed(chunk.text):
                 break
     context = PostprocessContext.for_cursor(cursor, mode, _indent_style(cursor))
     item = postprocess(Candidate(watcher.text), context)
     logger.debug(
-        "%s completion, %d prompt tokens, %d chunks%s: %r",
-        mode, prompt.tokens, chunks, " (stopped early)" if watcher.fired else "", watcher.text,
+        "%s completion, %d prompt tokens, %d generated%s: %r",
+        mode, prompt.tokens, tokens, " (stopped early)" if watcher.fired else "", watcher.text,
     )
-    return PipelineResult(item.text if item else None, model, mode, chunks, watcher.fired)
+    return PipelineResult(item.text if item else None, model, mode, tokens, watcher.fired)

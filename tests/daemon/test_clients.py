@@ -62,6 +62,7 @@ async def test_model_info_and_token_counts(client, parrots):
 
     assert await client.model_info("python") == ModelInfo("alpha", 256, 8, False)
     assert (await client.model_info("rust", "/src/main.rs")).name == "beta"
+    assert (await client.model_info("python", model="beta")).name == "beta"  # named wins
     texts = ["def f(x):\n    return x\n", "", "    "]
     tokenizer = AutoTokenizer.from_pretrained(str(parrots["a"]))
     assert await client.count_tokens("alpha", texts) == [
@@ -76,6 +77,7 @@ async def test_complete_and_stream_agree(client):
     assert result.generated_tokens == 6 and len(result.logprobs) == 6
     chunks = [chunk async for chunk in client.stream(request)]
     assert "".join(c.text for c in chunks) == result.text
+    assert sum(c.tokens for c in chunks) == result.generated_tokens
     repeated = await client.complete(request)
     assert repeated.reused_prefix_tokens > 0  # the same prompt again hits the KV prefix cache
 

@@ -43,7 +43,9 @@ class ScriptedClient:
         lines = [line.strip() for line in prefix.split("\n") if line.strip()]
         return self.answers.get(lines[-1] if lines else "", self.default_answer)
 
-    async def model_info(self, language: str, path: str | None = None) -> ModelInfo:
+    async def model_info(
+        self, language: str, path: str | None = None, model: str | None = None
+    ) -> ModelInfo:
         if self.failure:
             raise RuntimeError(self.failure)
         return ModelInfo(
