@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 StatusState = Literal["loading", "ready", "failed", "disabled"]
 Opener = Callable[[], Awaitable[CompletionClient]]
 POLL_SECONDS = 0.25  # how often a loading model is asked whether it is ready yet
+CONFIG_POLL_SECONDS = 2.0  # how often the daemon is asked whether a config edit was rejected
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,17 @@ def describe_error(err: BaseException) -> str:
 
 
 class EngineConnection:
-    def __init__(self, opener: Opener, publish: Callable[[EngineStatus], None]) -> None:
+    def __init__(
+        self,
+        opener: Opener,
+        publish: Callable[[EngineStatus], None],
+        warn: Callable[[str], None] = lambda message: None,
+    ) -> None:
         self._opener = opener
         self._publish = publish
+        self._warn = warn  # shows the editor a problem that does not stop completions
+        self._config_watch: asyncio.Task | None = None
+        self._reported_config_error = ""
         self.client: CompletionClient | None = None
         self.status = EngineStatus("loading", message="starting the completion engine")
         self._opening: asyncio.Task | None = None
@@ -78,7 +87,29 @@ class EngineConnection:
             self._set(EngineStatus("failed", message=describe_error(err)))
             return
         self.client = client
+        if self._config_watch is None or self._config_watch.done():
+            self._config_watch = asyncio.get_running_loop().create_task(self._watch_config())
         await self.refresh()
+
+    async def _watch_config(self) -> None:
+        """Tell the editor, once per distinct error, when an edit of the YAML config was
+        rejected (the daemon keeps serving the previous one), and refresh the models' states
+        when the configuration changes."""
+        while True:
+            await asyncio.sleep(CONFIG_POLL_SECONDS)
+            client = self.client
+            if client is None:
+                continue
+            try:
+                error = await client.config_error()
+            except Exception:  # a lost daemon is reported by the next completion request
+                continue
+            if error and error != self._reported_config_error:
+                self._warn("codegend: the edited configuration was rejected, the previous one "
+                           f"keeps serving: {error}")
+            elif not error and self._reported_config_error:
+                self.refresh_in_background()  # a fixed config may have swapped models
+            self._reported_config_error = error
 
     async def wait_opened(self) -> None:
         if self._opening is not None:
@@ -120,7 +151,7 @@ class EngineConnection:
             self._set(EngineStatus("ready", model))
 
     async def aclose(self) -> None:
-        for task in (self._opening, self._refreshing):
+        for task in (self._opening, self._refreshing, self._config_watch):
             if task is not None:
                 task.cancel()
         client, self.client = self.client, None

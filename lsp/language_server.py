@@ -41,7 +41,10 @@ class CodegendLanguageServer(LanguageServer):
         self.initial_settings = Settings()  # from initializationOptions
         self.settings = Settings()  # initial settings with workspace/configuration on top
         stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
-        connection = EngineConnection(self._opener(), self.publish_status)
+        connection = EngineConnection(
+            self._opener(), self.publish_status,
+            lambda message: self.show(types.MessageType.Warning, message),
+        )
         self.service = CompletionService(connection, stats)
         self._parent_watch: asyncio.Task | None = None
 
