@@ -17,6 +17,7 @@ from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.sampling import Sampler
 from codegend.engine.stepper import CausalStepper
 from codegend.engine.stop_rules import StopMatcher
+from codegend.engine.token_healing import TokenHealer
 from codegend.engine.tokenizer import Tokenizer
 from codegend.engine.types import (
     CancelToken,
@@ -58,6 +59,7 @@ class StepperGenerator:
         self._cached_ids: list[int] = []  # exactly the tokens whose KV the stepper holds
         self._live_key: str | None = None  # the document whose sequence is live
         self._saved = KVSequences(max(0, kv_sequences - 1))
+        self._healer = TokenHealer(tokenizer)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -106,9 +108,16 @@ class StepperGenerator:
         matcher = StopMatcher(stops)
         generated: list[int] = []
         emitted = ""
-        for token in self._run_ids(self.tokenizer.encode(prompt), params, cancel, stats):
+        prompt_ids = self.tokenizer.encode(prompt)
+        healing = self._healer.heal(prompt_ids)
+        if healing is not None:
+            prompt_ids = healing.prompt_ids
+        allowed_first = healing.allowed_first if healing else None
+        # The healed token's text is already in the document: generated text starts after it.
+        skip = len(healing.removed_text) if healing else 0
+        for token in self._run_ids(prompt_ids, params, cancel, stats, allowed_first):
             generated.append(token.token_id)
-            text = self.tokenizer.decode(generated)
+            text = self.tokenizer.decode(generated)[skip:]
             if text.endswith("\ufffd"):
                 # An incomplete UTF-8 sequence: wait for the token that finishes it.
                 yield GeneratedToken(token.token_id, "", token.logprob)
@@ -129,6 +138,7 @@ class StepperGenerator:
         params: SamplingParams,
         cancel: CancelToken | None,
         stats: GenerationStats,
+        allowed_first: np.ndarray | None = None,
     ) -> Iterator[GeneratedToken]:
         cancel = cancel or CancelToken()
         budget = max(1, self.context_tokens - params.max_new_tokens)
@@ -143,6 +153,10 @@ class StepperGenerator:
             stats.finish_reason = "cancelled"
             return
         logits = self._prefill(prompt_ids, stats)
+        if allowed_first is not None:
+            constrained = np.full_like(logits, -np.inf)
+            constrained[allowed_first] = logits[allowed_first]
+            logits = constrained
         stats.time_to_first_token_s = time.perf_counter() - started
         decode_started = time.perf_counter()
         try:
