@@ -48,5 +48,7 @@ elapsed "code-server install" "$t0"
 
 step "end to end"
 t0=$(date +%s)
-CODE_SERVER_ENTRY="$entry" CHROMIUM="$(command -v chromium)" npm run -s e2e
+# The server logs at debug level, so a failure's kept logs (test-artifacts/) show its decisions.
+CODE_SERVER_ENTRY="$entry" CHROMIUM="$(command -v chromium)" E2E_CODEGEND_DEBUG="${E2E_CODEGEND_DEBUG:-1}" \
+  npm run -s e2e
 elapsed "end to end" "$t0"
