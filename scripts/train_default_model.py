@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "engine" / "models" / "tiny-py"
 DEFAULT_RUN_DIR = REPO_ROOT / "scripts" / "runs" / "tiny-py"
 # The token budget of the shipped model (its run was time-budgeted; this replays it).
-SHIPPED_TRAIN_TOKENS = 2_000_000
+SHIPPED_TRAIN_TOKENS = 3_387_392
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,7 +95,16 @@ def hardware_description() -> str:
 
     if torch.cuda.is_available():
         return f"GPU: {torch.cuda.get_device_name(0)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"CPU: {name}, {os.cpu_count()} cores visible, "
+            f"{torch.get_num_threads()} torch thread(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
 
     info = export_checkpoint(run_dir / CHECKPOINT_NAME, tokenizer_dir, args.output,
                              end_of_text_id)
+    previous = run_dir / "summary.json"
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    if args.export_only and previous.exists():
+        # Exporting again does not change how the weights were trained.
+        command = json.loads(previous.read_text(encoding="utf-8"))["command"]
     summary = {
         **info,
         "train_files": len(split.train),
@@ -178,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": hardware_description(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "settings": asdict(settings),
+        "command": command,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     log(f"exported step {info['step']} to {args.output}")

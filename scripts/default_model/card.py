@@ -16,6 +16,18 @@ def _fence(text: str) -> str:
     return "```python\n" + text.replace("```", "` ` `") + "\n```"
 
 
+def _replay_note(summary: dict) -> str:
+    budget = summary["settings"].get("time_budget_minutes")
+    if budget is None:
+        return ""
+    return (
+        f"\n- The run was time-budgeted ({budget:g} minutes on shared hardware) and fixed its "
+        f"length at {summary['step']} steps. The same schedule and batches replay with\n"
+        f"  `python scripts/train_default_model.py --train-tokens {summary['tokens_seen']}` "
+        f"(the script's default); bf16 numerics differ slightly across hardware."
+    )
+
+
 def render_card(model_dir: Path, summary: dict, report: EvaluationReport) -> str:
     shape, settings = summary["shape"], summary["settings"]
     minutes = summary["elapsed_s"] / 60
@@ -73,12 +85,13 @@ further back than that: give it at most {settings['seq_len']} tokens of context.
   **{summary['tokens_seen']:,} training tokens** (about
   {summary['tokens_seen'] / summary['corpus_tokens']:.1f} passes over the training split).
 - AdamW (β = 0.9, 0.95, weight decay {settings['weight_decay']} on matrices), peak learning rate
-  {settings['peak_lr']}, {settings['warmup_steps']} warmup steps then cosine decay to
-  {settings['min_lr_ratio']} of the peak, gradient clipping {settings['grad_clip']}, no dropout,
-  seed {settings['seed']}, bf16 autocast: {settings['bf16']}.
+  {settings['peak_lr']}: {settings['warmup_steps']} warmup steps, constant, then linear decay over
+  the last {settings['decay_fraction']:.0%} of the steps to {settings['min_lr_ratio']} of the peak;
+  gradient clipping {settings['grad_clip']}, no dropout, seed {settings['seed']}, bf16 autocast:
+  {settings['bf16']}.
 - Hardware: {summary['hardware']} (shared with other work, at `nice 10`); PyTorch
-  {summary['torch']}. Training time: {minutes:.0f} minutes.
-- Command: `{summary['command']}`
+  {summary['torch']}. Training time: {minutes:.0f} minutes of wall time.
+- Command: `{summary['command']}`{_replay_note(summary)}
 
 ## Evaluation (held-out files)
 
@@ -100,7 +113,12 @@ here).
 
 The model {'beats' if beats else 'does NOT beat'} the baseline on exact match.
 
-## Sample completions (greedy)
+## Sample completions
+
+Greedy, one line, as an editor shows ghost text: the rest of the prompt's last line, or the
+next line when the prompt ends a line. A prompt ending in a single space is completed with
+token healing (the space is backed off and the first token must start with a space), because
+this BPE writes a space together with the word after it.
 
 {samples}
 

@@ -62,7 +62,7 @@ def load_model(model_dir: Path):
     from transformers import AutoTokenizer, CodeGenForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = CodeGenForCausalLM.from_pretrained(str(model_dir), torch_dtype=torch.float32)
+    model = CodeGenForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     return tokenizer, model.eval()
 
 
@@ -137,6 +137,29 @@ def complete(model, tokenizer, prompt: str, max_new_tokens: int, context: int, s
     return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True)
 
 
+def complete_healed(model, tokenizer, prompt: str, max_new_tokens: int, context: int) -> str:
+    """Like complete, with token healing for a prompt that ends in one space.
+
+    The BPE attaches a space to the word after it (" os"), so in training a lone " " token
+    is almost never followed by a word; `import ` would be continued as if the space were
+    the whole gap. Backing off the space and letting only tokens that start with a space
+    come first asks the model the question it was trained on.
+    """
+    if not prompt.endswith(" ") or prompt.endswith("  "):
+        return complete(model, tokenizer, prompt, max_new_tokens, context, [])
+    ids = tokenizer(prompt[:-1])["input_ids"][-(context - max_new_tokens) :]
+    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    # "Ġ" is the byte-level spelling of a space; added whitespace runs are excluded.
+    allowed = torch.tensor([t.startswith("\u0120") and len(t) > 1 and t[1] != "\u0120"
+                            for t in vocab])
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        first = int(logits.masked_fill(~allowed, float("-inf")).argmax())
+    rest = complete(model, tokenizer, tokenizer.decode(ids + [first]), max_new_tokens - 1,
+                    context, [])
+    return tokenizer.decode([first])[1:] + rest
+
+
 def _score(predictions: list[str], targets: list[str]) -> LineScore:
     exact = sum(p.rstrip() == t.rstrip() for p, t in zip(predictions, targets, strict=True))
     similarity = sum(
@@ -160,12 +183,13 @@ def next_line_scores(model, tokenizer, positions, context: int):
 
 
 def sample_completions(model, tokenizer, context: int) -> list[tuple[str, str]]:
-    """Greedy continuations of fixed prompts, cut at a blank line, at most three lines."""
+    """Greedy single-line completions of fixed prompts, as an editor's ghost text shows
+    them: the rest of the current line, or the next line when the prompt ends a line."""
     samples = []
     for prompt in SAMPLE_PROMPTS:
-        text = complete(model, tokenizer, prompt, 40, context, [tokenizer.eos_token_id])
-        text = text.split("\n\n")[0]
-        samples.append((prompt, "\n".join(text.split("\n")[:3])))
+        text = complete_healed(model, tokenizer, prompt, 32, context)
+        lines = text.split("\n")
+        samples.append((prompt, lines[0] if lines[0].strip() or len(lines) == 1 else lines[1]))
     return samples
 
 
