@@ -18,7 +18,9 @@ class Tokenizer:
         self.vocab_size = len(hf_tokenizer)
 
     def encode(self, text: str) -> list[int]:
-        return self._tok.encode(text, add_special_tokens=False)
+        # verbose=False: prompts and held-out files may exceed model_max_length on purpose;
+        # the generation loop keeps what fits.
+        return self._tok.encode(text, add_special_tokens=False, verbose=False)
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(

@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     shape.add_argument("--n-layer", type=int, default=6)
     shape.add_argument("--n-head", type=int, default=8)
     shape.add_argument("--rotary-dim", type=int, default=16)
-    shape.add_argument("--n-positions", type=int, default=1024)
+    shape.add_argument("--n-positions", type=int, default=512,
+                       help="rotary table size; the training windows (--seq-len) fit in it")
     train = parser.add_argument_group("training")
     train.add_argument("--train-tokens", type=int, default=None,
                        help="token budget (deterministic); the shipped model's is in its card")

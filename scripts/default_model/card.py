@@ -77,7 +77,8 @@ Weights are stored in float16 (`model.safetensors`, {_weights_megabytes(model_di
 `from_pretrained` without a dtype loads them as float32.
 
 Training windows were {settings['seq_len']} tokens long, so the model has never attended
-further back than that: give it at most {settings['seq_len']} tokens of context.
+further back than that, and its `n_positions` says so: codegend gives it at most
+{settings['seq_len']} tokens of context.
 
 ## Training
 

@@ -28,7 +28,7 @@ class ModelShape:
     n_layer: int = 6
     n_head: int = 8  # CodeGen splits qkv in 4 groups, so this must be divisible by 4
     rotary_dim: int = 16  # rotary embedding applies to the first rotary_dim dims of each head
-    n_positions: int = 1024  # longest sequence the rotary tables are built for
+    n_positions: int = 512  # longest sequence the rotary tables are built for
 
     def config(self, end_of_text_id: int) -> CodeGenConfig:
         if self.n_head % 4 or self.n_embd % self.n_head:
