@@ -63,46 +63,53 @@ def memory_read_bandwidth(threads: int, gigabytes: float = 1.0, repeats: int = 5
     return data.numel() * 4 / best
 
 
-def time_loop(generator: StepperGenerator, prompt: list[int], new: int, repeats: int) -> dict:
+def time_loop_once(generator: StepperGenerator, prompt: list[int], new: int) -> dict:
+    """One round of our loop: cold TTFT, whole generation, and TTFT with the prompt cached."""
     params = SamplingParams(max_new_tokens=new)
     first = SamplingParams(max_new_tokens=1)
-    ttft, total, reuse = [], [], []
-    for _ in range(repeats):
-        generator.stepper.truncate(0)
-        generator._cached_ids = []
-        start = time.perf_counter()
-        generator.generate_ids(prompt, first)
-        ttft.append(time.perf_counter() - start)
-        generator.stepper.truncate(0)
-        generator._cached_ids = []
-        start = time.perf_counter()
-        out = generator.generate_ids(prompt, params)
-        total.append(time.perf_counter() - start)
-        assert len(out) == new, "a token budget run ended early"
-        # The same prompt plus one token: only the new token should be computed.
-        generator.generate_ids(prompt, first)
-        start = time.perf_counter()
-        generator.generate_ids(prompt + [5], first)
-        reuse.append(time.perf_counter() - start)
-    t_first, t_total = statistics.median(ttft), statistics.median(total)
-    return {"ttft_ms": t_first * 1e3, "per_token_ms": (t_total - t_first) / (new - 1) * 1e3,
-            "prefix_reuse_ttft_ms": statistics.median(reuse) * 1e3}
+    generator.stepper.truncate(0)
+    generator._cached_ids = []
+    start = time.perf_counter()
+    generator.generate_ids(prompt, first)
+    ttft = time.perf_counter() - start
+    generator.stepper.truncate(0)
+    generator._cached_ids = []
+    start = time.perf_counter()
+    out = generator.generate_ids(prompt, params)
+    total = time.perf_counter() - start
+    assert len(out) == new, "a token budget run ended early"
+    # The same prompt plus one token: only the new token should be computed.
+    generator.generate_ids(prompt, first)
+    start = time.perf_counter()
+    generator.generate_ids(prompt + [5], first)
+    reuse = time.perf_counter() - start
+    return {"ttft_ms": ttft * 1e3, "per_token_ms": (total - ttft) / (new - 1) * 1e3,
+            "prefix_reuse_ttft_ms": reuse * 1e3}
 
 
-def time_hf_generate(model, prompt: list[int], new: int, repeats: int) -> dict:
+def time_hf_generate_once(model, prompt: list[int], new: int) -> dict:
+    """One round of a Hugging Face style ``generate`` (transformers or optimum)."""
     ids = torch.tensor([prompt])
     kwargs = dict(do_sample=False, pad_token_id=0, eos_token_id=None)
-    ttft, total = [], []
     with torch.inference_mode():
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model.generate(ids, max_new_tokens=1, min_new_tokens=1, **kwargs)
-            ttft.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kwargs)
-            total.append(time.perf_counter() - start)
-    t_first, t_total = statistics.median(ttft), statistics.median(total)
-    return {"ttft_ms": t_first * 1e3, "per_token_ms": (t_total - t_first) / (new - 1) * 1e3}
+        start = time.perf_counter()
+        model.generate(ids, max_new_tokens=1, min_new_tokens=1, **kwargs)
+        ttft = time.perf_counter() - start
+        start = time.perf_counter()
+        model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kwargs)
+        total = time.perf_counter() - start
+    return {"ttft_ms": ttft * 1e3, "per_token_ms": (total - ttft) / (new - 1) * 1e3}
+
+
+def interleaved(contestants: dict, repeats: int) -> dict[str, dict]:
+    """Round-robin rounds, median per contestant: load that comes and goes on a shared
+    machine then hits every contestant alike instead of whichever ran at that moment."""
+    rounds: dict[str, list[dict]] = {name: [] for name in contestants}
+    for _ in range(repeats):
+        for name, run_once in contestants.items():
+            rounds[name].append(run_once())
+    return {name: {key: statistics.median(r[key] for r in results) for key in results[0]}
+            for name, results in rounds.items()}
 
 
 def optimum_model(artifact_dir: Path, source_dir: Path, threads: int):
@@ -140,12 +147,11 @@ def main() -> int:
     tokenizer.eos_token_id = None  # a random model must not end a timed run early
     prompt = np.random.default_rng(0).integers(1, shape["vocab_size"], args.prompt).tolist()
 
-    rows: dict[str, dict] = {}
     from codegend.engine.torch_stepper import load_torch_model
 
     hf = load_torch_model(resolved)
-    rows["torch eager fp32 (HF generate)"] = time_hf_generate(hf, prompt, args.new, args.repeats)
-    del hf
+    contestants = {"torch eager fp32 (HF generate)":
+                   lambda: time_hf_generate_once(hf, prompt, args.new)}
     artifacts = {}
     for label, quantization in (("ORT fp32 (our loop)", None), ("ORT optimized", "none"),
                                 ("ORT INT8", "dynamic-int8")):
@@ -157,12 +163,12 @@ def main() -> int:
         session = create_session(artifact.model_path, "cpu", args.threads)
         generator = StepperGenerator(label, OnnxStepper(session, resolved.max_positions),
                                      tokenizer, resolved.max_positions)
-        rows[label] = time_loop(generator, prompt, args.new, args.repeats)
-        generator.close()
+        contestants[label] = lambda g=generator: time_loop_once(g, prompt, args.new)
     int8 = artifacts["ORT INT8"]
-    rows["optimum ORTModelForCausalLM.generate INT8"] = time_hf_generate(
-        optimum_model(int8.directory, resolved.path, args.threads), prompt, args.new,
-        args.repeats)
+    optimum = optimum_model(int8.directory, resolved.path, args.threads)
+    contestants["optimum ORTModelForCausalLM.generate INT8"] = (
+        lambda: time_hf_generate_once(optimum, prompt, args.new))
+    rows = interleaved(contestants, args.repeats)
 
     bandwidth = memory_read_bandwidth(args.threads)
     int8_bytes = int8.manifest["size_bytes"]
