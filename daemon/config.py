@@ -20,8 +20,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from codegend.engine.errors import CodegendError
-
-DEFAULT_MODEL_SOURCE = "builtin:tiny-py"
+from codegend.engine.model_source import DEFAULT_MODEL
 
 
 class ConfigError(CodegendError):
@@ -107,7 +106,7 @@ def default_config() -> DaemonConfig:
     """One model, the built-in one, serving every language."""
     return DaemonConfig(
         server=ServerConfig(),
-        models=(ModelConfig(name="default", source=DEFAULT_MODEL_SOURCE),),
+        models=(ModelConfig(name="default", source=DEFAULT_MODEL),),
         routes=(RouteConfig(model="default"),),
     )
 
