@@ -18,12 +18,24 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, metavar="SRC",
                         help="model directory, builtin:NAME, or cached hub id "
                              "(default: the embedded builtin:tiny-py)")
-    parser.add_argument("--quantization", default=None,
-                        help="none | dynamic-int8 | ... (default: dynamic-int8 on CPU, "
-                             "none on CUDA)")
+    parser.add_argument("--quantization", default=None, metavar="RECIPE[:KEY=VALUE...]",
+                        help="none, dynamic-int8, static-int8 or int4-weight-only, with options "
+                             "(e.g. int4-weight-only:algorithm=gptq); default: dynamic-int8 on "
+                             "CPU, none on CUDA")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads (default: physical cores)")
+
+
+def model_spec(args: argparse.Namespace, **fields):
+    """The ModelSpec the shared model options describe (plus command-specific ``fields``)."""
+    from codegend.engine.loader import ModelSpec
+    from codegend.engine.model_source import DEFAULT_MODEL
+    from codegend.engine.recipes import parse_recipe
+
+    name, options = parse_recipe(args.quantization) if args.quantization else (None, {})
+    return ModelSpec(source=args.model or DEFAULT_MODEL, device=args.device, threads=args.threads,
+                     quantization=name, quantization_options=tuple(options.items()), **fields)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +108,7 @@ def prefix_at(text: str, line: int | None, column: int | None, where: str) -> st
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegend.engine.loader import ModelSpec, load_generator
-    from codegend.engine.model_source import DEFAULT_MODEL
+    from codegend.engine.loader import load_generator
     from codegend.engine.types import SamplingParams
 
     if args.target:
@@ -106,9 +117,8 @@ def run(args: argparse.Namespace) -> int:
                            str(target.path))
     else:
         prefix = decode_source(sys.stdin.buffer.read(), "stdin")
-    spec = ModelSpec(source=args.model or DEFAULT_MODEL, backend=args.backend,
-                     device=args.device, quantization=args.quantization, threads=args.threads,
-                     world_size=args.world_size, max_new_tokens=args.max_new_tokens)
+    spec = model_spec(args, backend=args.backend, world_size=args.world_size,
+                      max_new_tokens=args.max_new_tokens)
     try:
         params = SamplingParams(
             max_new_tokens=args.max_new_tokens,

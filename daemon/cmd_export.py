@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from codegend.daemon.cmd_complete import add_model_arguments
+from codegend.daemon.cmd_complete import add_model_arguments, model_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,16 +14,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegend.engine.loader import ModelSpec, choose_placement
-    from codegend.engine.model_source import DEFAULT_MODEL, resolve_model_source
+    from codegend.engine.loader import choose_placement, quantization_for
+    from codegend.engine.model_source import resolve_model_source
     from codegend.engine.onnx_pipeline import build_onnx_model
 
-    spec = ModelSpec(source=args.model or DEFAULT_MODEL, backend="onnx", device=args.device,
-                     quantization=args.quantization)
+    spec = model_spec(args, backend="onnx")
     resolved = resolve_model_source(spec.source)
-    on_gpu = choose_placement(spec, resolved).device == "cuda"
-    quantization = spec.quantization or ("none" if on_gpu else "dynamic-int8")
-    result = build_onnx_model(resolved, quantization, for_gpu=on_gpu)
+    placement = choose_placement(spec, resolved)
+    result = build_onnx_model(resolved, quantization_for(spec, placement),
+                              for_gpu=placement.device == "cuda",
+                              options=dict(spec.quantization_options))
     manifest = {**result.artifact.manifest, "path": str(result.artifact.model_path),
                 "built_now": list(result.built)}
     if args.json:

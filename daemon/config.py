@@ -21,6 +21,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.model_source import DEFAULT_MODEL
+from codegend.engine.recipes import parse_recipe
 
 
 class ConfigError(CodegendError):
@@ -55,7 +56,9 @@ class ModelConfig:
     backend: Literal["auto", "onnx", "torch", "torch-tp"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # None: dynamic-int8 on the CPU, none (the fp16 graph) on a GPU
-    quantization: Literal["none", "dynamic-int8", "static-int8", "int4-weight-only"] | None = None
+    # A recipe with optional options, e.g. "int4-weight-only:algorithm=gptq:block_size=64";
+    # checked against the engine's recipe table when the file is read.
+    quantization: str | None = None
     context_tokens: int | None = field(default=None, metadata=_bounds(8))  # None: the model's
     max_new_tokens: int = field(default=64, metadata=_bounds(1))
     threads: int | None = field(default=None, metadata=_bounds(1))  # None: runtime default
@@ -193,6 +196,11 @@ class _Parser:
             self.fail(entries["models"], "models", "list at least one model")
         by_name: dict[str, int] = {}
         for i, (model, node) in enumerate(models):
+            if model.quantization is not None:
+                try:
+                    parse_recipe(model.quantization)
+                except CodegendError as err:
+                    self.fail(_child(node, "quantization"), f"models[{i}].quantization", str(err))
             if model.name in by_name:
                 first = by_name[model.name]
                 self.fail(_child(node, "name"), f"models[{i}].name",

@@ -55,10 +55,13 @@ class RejectedConfig:
 def engine_loader(config: ModelConfig):
     """The real loader: the engine's ``load_generator`` for this model entry."""
     from codegend.engine.loader import ModelSpec, load_generator
+    from codegend.engine.recipes import parse_recipe
 
+    name, options = parse_recipe(config.quantization) if config.quantization else (None, {})
     return load_generator(ModelSpec(
         source=config.source, backend=config.backend, device=config.device,
-        quantization=config.quantization, context_tokens=config.context_tokens,
+        quantization=name, quantization_options=tuple(options.items()),
+        context_tokens=config.context_tokens,
         max_new_tokens=config.max_new_tokens, threads=config.threads,
         world_size=config.world_size, allow_download=config.allow_download, name=config.name,
         kv_sequences=config.kv_cache_sequences,

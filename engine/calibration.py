@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from codegend.engine.artifacts import MANIFEST
 from codegend.engine.errors import CodegendError
 from codegend.engine.heldout import code_files, default_heldout_files, token_sequences
 
@@ -37,28 +36,6 @@ class CalibrationSet:
         digest = hashlib.sha256(json.dumps(self.sequences).encode()).hexdigest()[:16]
         return {"source": self.source, "files": self.files, "windows": len(self.sequences),
                 "tokens_per_window": len(self.sequences[0]), "tokens_sha256": digest}
-
-
-def source_model_dir(optimized: Path, model_dir: Path | None = None) -> Path:
-    """The model directory to take the tokenizer and held-out list from.
-
-    The pipeline passes it when it can; otherwise it is read from the manifest beside the
-    optimized graph, which names the directory the graph was first built from (artifacts are
-    keyed by weights, not paths, so that directory may since have moved).
-    """
-    if model_dir is not None:
-        return model_dir
-    try:
-        manifest = json.loads((optimized.parent / MANIFEST).read_text())
-        recorded = Path(manifest["source_path"])
-    except (OSError, ValueError, KeyError) as err:
-        raise CodegendError(f"{optimized.parent}: no readable manifest naming the source model "
-                            f"({err})") from None
-    if not (recorded / "config.json").is_file():
-        raise CodegendError(
-            f"{optimized.parent} was built from {recorded}, which is gone, and calibration "
-            "needs that model's tokenizer; delete the artifact to rebuild it from here")
-    return recorded
 
 
 def calibration_set(model_dir: Path, options: dict) -> CalibrationSet:

@@ -65,6 +65,12 @@ def choose_placement(spec: ModelSpec, resolved: ResolvedModel) -> Placement:
     return Placement("onnx", device, f"backend {spec.backend}: {where}")
 
 
+def quantization_for(spec: ModelSpec, placement: Placement) -> str:
+    """The recipe asked for; unset: INT8 on the CPU, the fp16 graph on a GPU (CUDA runs
+    float MatMuls faster than ONNX Runtime's INT8 kernels there)."""
+    return spec.quantization or ("none" if placement.device == "cuda" else "dynamic-int8")
+
+
 def _weight_bytes(resolved: ResolvedModel) -> int:
     return sum(p.stat().st_size for p in resolved.weight_files)
 
@@ -99,8 +105,8 @@ def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement
     from codegend.engine.onnx_pipeline import build_onnx_model
     from codegend.engine.onnx_stepper import OnnxStepper, create_session
 
-    quantization = spec.quantization or ("none" if placement.device == "cuda" else "dynamic-int8")
-    result = build_onnx_model(resolved, quantization, for_gpu=placement.device == "cuda",
+    result = build_onnx_model(resolved, quantization_for(spec, placement),
+                              for_gpu=placement.device == "cuda",
                               options=dict(spec.quantization_options))
     session = create_session(result.artifact.model_path, placement.device, spec.threads)
     return OnnxStepper(session, resolved.max_positions), result.artifact.manifest

@@ -24,7 +24,7 @@ from codegend.engine.onnx_export import export_fp32
 from codegend.engine.onnx_optimize import optimize
 from codegend.engine.progress import StageProgress
 from codegend.engine.quality import compare_graphs
-from codegend.engine.recipes import get_recipe
+from codegend.engine.recipes import get_recipe, resolve_options
 
 QUALITY_SEQUENCE_TOKENS = 128
 QUALITY_SEQUENCES = 8
@@ -50,7 +50,7 @@ def build_onnx_model(
     heldout_files: list[Path] | None = None,
 ) -> BuildResult:
     recipe = get_recipe(quantization)
-    recipe_options = {**recipe.defaults, **(options or {})}
+    recipe_options = resolve_options(recipe.name, options)
     digest = weights_digest(resolved.weight_files, resolved.path / "config.json")
     base = {"source": resolved.source, "source_path": str(resolved.path),
             "weights_sha256": digest}
@@ -85,7 +85,7 @@ def build_onnx_model(
     quant_stage, quant_key, quant_recipe = stages[2]
 
     def quantize(tmp: Path) -> dict:
-        fields = recipe.quantize(optimized.model_path, tmp, recipe_options)
+        fields = recipe.quantize(optimized.model_path, tmp, recipe_options, resolved.path)
         sequences = _quality_sequences(resolved, heldout_files)
         report = compare_graphs(optimized.model_path, tmp / "model.onnx", sequences,
                                 resolved.max_positions)

@@ -60,8 +60,10 @@ def matching_nodes(model_path: Path, patterns: tuple[str, ...]) -> list[str]:
     return matched
 
 
-def quantize_dynamic_int8(optimized: Path, out_dir: Path, options: dict) -> dict:
-    """INT8 weights, per-channel and symmetric; activations quantized on the fly."""
+def quantize_dynamic_int8(optimized: Path, out_dir: Path, options: dict,
+                          model_dir: Path) -> dict:
+    """INT8 weights, per-channel and symmetric; activations quantized on the fly (so it
+    needs no calibration and ignores ``model_dir``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     options = coerce_options("dynamic-int8", DYNAMIC_INT8_DEFAULTS, {}, options)

@@ -24,7 +24,6 @@ from codegend.engine.calibration import (
     CALIBRATION_DEFAULTS,
     calibration_set,
     prefill_feeds,
-    source_model_dir,
 )
 from codegend.engine.errors import ArtifactError, CodegendError
 from codegend.engine.onnx_quantize import (
@@ -56,7 +55,7 @@ def int4_options(given: dict) -> dict:
 
 
 def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
-                              model_dir: Path | None = None) -> dict:
+                              model_dir: Path) -> dict:
     """The recipe step: MatMul weights to block-wise INT4 with the chosen algorithm."""
     import onnx
 
@@ -64,7 +63,7 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
     excluded = matching_nodes(optimized, options["exclude_nodes"])
     calibration = None
     if options["algorithm"] == "gptq":
-        calibration = calibration_set(source_model_dir(optimized, model_dir), options)
+        calibration = calibration_set(model_dir, options)
     log.info("INT4 weight-only: %s, blocks of %d%s", options["algorithm"],
              options["block_size"], " (calibrating on code)" if calibration else "")
     try:

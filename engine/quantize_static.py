@@ -21,7 +21,6 @@ from codegend.engine.calibration import (
     WindowReader,
     calibration_set,
     prefill_feeds,
-    source_model_dir,
 )
 from codegend.engine.errors import ArtifactError, CodegendError
 from codegend.engine.onnx_quantize import (
@@ -60,7 +59,7 @@ def static_int8_options(given: dict) -> dict:
 
 
 def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
-                         model_dir: Path | None = None) -> dict:
+                         model_dir: Path) -> dict:
     """The recipe step: calibrate on code, then write the QDQ-quantized graph."""
     from onnxruntime.quantization import (
         QuantFormat,
@@ -72,7 +71,7 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
     if options["method"] != "minmax" and options["histogram_bins"] <= ENTROPY_QUANTIZED_BINS:
         raise CodegendError(f"static-int8: histogram_bins must exceed {ENTROPY_QUANTIZED_BINS} "
                             "(with fewer bins entropy calibration has one candidate: MinMax)")
-    calibration = calibration_set(source_model_dir(optimized, model_dir), options)
+    calibration = calibration_set(model_dir, options)
     op_types = [t for t in options["op_types"] if t not in options["exclude_op_types"]]
     if not op_types:
         raise CodegendError("static-int8: every operator type is excluded; nothing to quantize")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.onnx_quantize import DYNAMIC_INT8_DEFAULTS, quantize_dynamic_int8
@@ -21,10 +22,9 @@ from codegend.engine.quantize_static import (
 )
 from codegend.engine.recipe_options import coerce_options, format_recipe_spec, parse_recipe_spec
 
-# (optimized graph, output directory, options) -> manifest fields describing what was done.
-# Steps that calibrate also accept model_dir= (the model's directory, for its tokenizer and
-# held-out list); without it they read the directory from the optimized graph's manifest.
-QuantizeStep = Callable[..., dict]
+# (optimized graph, output directory, options, model directory) -> manifest fields describing
+# what was done. The model directory gives calibrating steps the tokenizer and held-out code.
+QuantizeStep = Callable[[Path, Path, dict, Path], dict]
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,19 @@ def test_export_prints_the_manifest_and_then_builds_nothing(tiny_codegen_dir):
     second = _codegend("export", "--model", str(tiny_codegen_dir), "--json", "--device", "cpu")
     assert json.loads(second.stdout)["built_now"] == []
     assert json.loads(second.stdout)["key"] == manifest["key"]
+
+
+def test_export_takes_recipe_options_and_records_them(tiny_codegen_dir):
+    result = _codegend("export", "--model", str(tiny_codegen_dir), "--json", "--device", "cpu",
+                       "--quantization", "dynamic-int8:per_channel=false")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    assert manifest["recipe"]["per_channel"] is False
+    assert manifest["quantization"]["per_channel"] is False
+
+
+def test_a_misspelt_recipe_option_is_one_clear_error(tiny_codegen_dir):
+    result = _codegend("export", "--model", str(tiny_codegen_dir), "--quantization",
+                       "int4-weight-only:blocksize=64")
+    assert result.returncode == 1 and "blocksize" in result.stderr
+    assert "Traceback" not in result.stderr
