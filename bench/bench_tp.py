@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_engine import build_random_model, memory_read_bandwidth  # noqa: E402
 from codegend.engine.codegen_torch import load_codegen  # noqa: E402
 from codegend.engine.tp_stepper import open_tp_stepper  # noqa: E402
 
@@ -38,19 +39,6 @@ SHAPES = {
     "2b": dict(n_layer=32, n_embd=2560, n_head=32, rotary_dim=64, vocab_size=51200),
     "small": dict(n_layer=4, n_embd=256, n_head=8, rotary_dim=16, vocab_size=8192),
 }
-
-
-def build_random_model(directory: Path, shape: dict) -> Path:
-    """A Hugging Face CodeGen directory with random weights (built once, then reused)."""
-    from transformers import CodeGenConfig, CodeGenForCausalLM
-
-    if (directory / "config.json").is_file():
-        return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    config = CodeGenConfig(n_positions=2048, n_ctx=2048, tie_word_embeddings=False, **shape)
-    torch.manual_seed(0)
-    CodeGenForCausalLM(config).eval().save_pretrained(str(directory))
-    return directory
 
 
 def time_stepper(feed, prompt: list[int], new: int) -> dict:
@@ -90,16 +78,6 @@ def compact_feed(model, device: str):
         return logits.cpu().numpy()
 
     return feed
-
-
-def memory_read_bandwidth(gigabytes: float = 0.5, repeats: int = 5) -> float:
-    data = torch.ones(int(gigabytes * 2**30 / 4))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        data.sum()
-        best = min(best, time.perf_counter() - started)
-    return data.numel() * 4 / best
 
 
 def _allreduce_rank(rank: int, world_size: int, port: int, numel: int, device: str, out) -> None:
@@ -170,7 +148,7 @@ def main() -> int:
                      "prompt_tokens": args.prompt, "new_tokens": args.new,
                      "cpu_threads": threads, "load_average": os.getloadavg()[0], "rows": []}
     if args.device == "cpu":
-        results["memory_read_GBps"] = memory_read_bandwidth() / 1e9
+        results["memory_read_GBps"] = memory_read_bandwidth(threads, gigabytes=0.5) / 1e9
     torch_dtype = getattr(torch, dtype)
 
     if not args.skip_hf:
