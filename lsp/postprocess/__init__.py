@@ -1,9 +1,9 @@
 """Stage 5: post-processing, small pure functions applied in a fixed order.
 
 Each takes the candidate and its context and returns the candidate (perhaps changed) or
-None to drop it. The order matters: cut first so that later rules see only what would be
-shown; compare with the suffix before balancing; drop empty results last, after every
-rule that can shorten the text.
+None to drop it. The order matters: cut first (at the stop, then where the text starts to
+loop) so that later rules see only what would be shown; compare with the suffix before
+balancing; drop empty results last, after every rule that can shorten the text.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from codegend.lsp.postprocess.cut_at_stop import cut_at_stop
 from codegend.lsp.postprocess.drop_empty import drop_empty
 from codegend.lsp.postprocess.drop_suffix_repeat import drop_suffix_repeat
 from codegend.lsp.postprocess.normalize_indentation import normalize_indentation
+from codegend.lsp.postprocess.trim_repetition import trim_repetition
 from codegend.lsp.postprocess.trim_suffix_overlap import trim_suffix_overlap
 
 POSTPROCESSORS: tuple[tuple[str, Postprocessor], ...] = (
     ("cut_at_stop", cut_at_stop),
+    ("trim_repetition", trim_repetition),
     ("drop_suffix_repeat", drop_suffix_repeat),
     ("trim_suffix_overlap", trim_suffix_overlap),
     ("balance_brackets", balance_brackets),

@@ -1,0 +1,34 @@
+"""The loop detector on its own: what counts as a loop and what is ordinary repetition."""
+
+from __future__ import annotations
+
+import pytest
+
+from codegend.lsp.postprocess.trim_repetition import first_loop
+
+
+@pytest.mark.parametrize(
+    ("text", "loop"),
+    [
+        ("self.tk.call(self.tk.call(self.tk.call(", (0, 13)),
+        ("x = _abc.abc.abc.abc", (5, 4)),
+        ("import re\nimport re\nimport re\n", (0, 10)),
+    ],
+)
+def test_loops_are_found_at_their_first_copy(text, loop):
+    assert first_loop(text) == loop
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[0, 0, 0, 0, 0, 0]",  # a short cycle: ordinary code
+        "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",  # numbers, however many
+        '# ----------------------------------------',  # a ruler has no letter or digit
+        "        return None",  # indentation
+        "self.a(self.a(",  # only twice
+        "",
+    ],
+)
+def test_ordinary_repetition_is_not_a_loop(text):
+    assert first_loop(text) is None
