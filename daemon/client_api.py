@@ -30,6 +30,9 @@ class CompletionRequest:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    # Editors want it (the cursor may sit after a space or inside a word); OpenAI-style
+    # clients expect the raw continuation of their prompt, so it is off unless asked for.
+    token_healing: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="stop before this text (repeatable)")
     parser.add_argument("--line", action="store_true", help="complete the current line only")
+    parser.add_argument("--no-token-healing", dest="token_healing", action="store_false",
+                        help="continue the prompt's last token as it is, even when the text "
+                             "ends inside a word or after a space")
     parser.add_argument("target", nargs="?", metavar="FILE[:LINE:COL]",
                         help="complete FILE at 1-based LINE and COL (end of file if omitted); "
                              "stdin when no FILE is given")
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
             temperature=0.0 if args.greedy else args.temperature,
             top_p=args.top_p, seed=args.seed, stop=tuple(args.stop), stop_at_newline=args.line,
+            token_healing=args.token_healing,
         )
     except ValueError as err:
         raise CodegendError(str(err)) from None

@@ -310,7 +310,7 @@ class DaemonCore:
                 max_new_tokens=request.max_new_tokens or 0,
                 temperature=request.temperature,
                 top_p=request.top_p, seed=request.seed, stop=tuple(request.stop),
-                stop_at_newline=request.mode == "line")
+                stop_at_newline=request.mode == "line", token_healing=request.token_healing)
         except ValueError as err:
             raise InvalidRequest(str(err)) from err
 

@@ -65,6 +65,7 @@ class NativeCompletionBody(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
+    token_healing: bool = False
     stream: bool = False
 
     def request(self) -> CompletionRequest:

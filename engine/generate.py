@@ -109,7 +109,7 @@ class StepperGenerator:
         generated: list[int] = []
         emitted = ""
         prompt_ids = self.tokenizer.encode(prompt)
-        healing = self._healer.heal(prompt_ids)
+        healing = self._healer.heal(prompt_ids) if params.token_healing else None
         if healing is not None:
             prompt_ids = healing.prompt_ids
         allowed_first = healing.allowed_first if healing else None

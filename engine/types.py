@@ -22,6 +22,9 @@ class SamplingParams:
     seed: int | None = None  # fixes the sampling stream; None draws a fresh seed
     stop: tuple[str, ...] = ()  # generation ends before the first of these strings
     stop_at_newline: bool = False  # single-line mode: end at the first newline
+    # Back up a prompt's last token when longer tokens extend it (see token_healing.py):
+    # right for a cursor after a space or inside a word; off for raw continuation.
+    token_healing: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:

@@ -81,6 +81,7 @@ async def run_pipeline(
         mode=mode,
         invoked=invoked,
         model=model_override,
+        token_healing=True,  # the cursor often sits after a space or inside a word
     )
     watcher = StreamingStop(stop_rule_for(mode, cursor.line_prefix))
     tokens = 0

@@ -69,7 +69,9 @@ async def test_two_language_servers_share_one_daemon_that_comes_back_after_a_kil
         for _, _, statuses in started:
             await wait_for_status(statuses, "ready", timeout=120)
         for i, client in enumerate(clients):
-            assert (await suggestion(client, i)).startswith("a")
+            # The parrot answers "aaaa..."; the language server token-heals the prompt's
+            # trailing space, so the first piece is whichever space-led token it picks.
+            assert "aaaa" in await suggestion(client, i)
 
         first_daemon = read_runtime_info(runtime_dir)
         assert first_daemon is not None
@@ -78,7 +80,7 @@ async def test_two_language_servers_share_one_daemon_that_comes_back_after_a_kil
 
         os.kill(first_daemon.pid, signal.SIGKILL)
         answers = await answers_until_served(clients[0], 100)
-        assert answers[-1].startswith("a")
+        assert "aaaa" in answers[-1]
         second_daemon = read_runtime_info(runtime_dir)
         assert second_daemon is not None and second_daemon.pid != first_daemon.pid
         # The other window learns of the loss on its next request and finds the new daemon.

@@ -39,7 +39,8 @@ def test_a_token_nothing_extends_is_left_alone(generator):
 
 @pytest.mark.parametrize("prompt", ["import ", "def ad", "class Po", "    return a "])
 def test_healed_generation_continues_exactly_where_the_prompt_ends(generator, prompt):
-    generation = generator.generate(prompt, SamplingParams(max_new_tokens=8))
+    generation = generator.generate(prompt, SamplingParams(max_new_tokens=8,
+                                                           token_healing=True))
     tokens = list(generation)
     text = "".join(t.text for t in tokens)
     ids = generator.tokenizer.encode(prompt)
@@ -51,3 +52,13 @@ def test_healed_generation_continues_exactly_where_the_prompt_ends(generator, pr
     assert generator.tokenizer.decode(kept + produced).rstrip("\ufffd") == prompt + text
     if healing:
         assert produced[0] in healing.allowed_first.tolist()
+
+
+def test_healing_is_off_unless_asked_for(generator):
+    prompt_ids = generator.tokenizer.encode("import ")
+    raw = generator.generate("import ", SamplingParams(max_new_tokens=4))
+    list(raw)
+    healed = generator.generate("import ", SamplingParams(max_new_tokens=4, token_healing=True))
+    list(healed)
+    assert raw.stats.prompt_tokens == len(prompt_ids)  # the trailing space token stays
+    assert healed.stats.prompt_tokens == len(prompt_ids) - 1  # it is backed up
