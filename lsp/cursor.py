@@ -8,6 +8,7 @@ pair) or beyond the document instead of guessing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -76,21 +77,13 @@ class CursorContext:
     def prefix(self, max_lines: int | None = None) -> str:
         """Text before the cursor (line endings as "\\n"), at most ``max_lines`` whole lines
         above the cursor line."""
-        above = []
-        for count, text in enumerate(self.lines_before()):
-            if max_lines is not None and count >= max_lines:
-                break
-            above.append(text)
+        above = list(itertools.islice(self.lines_before(), max_lines))
         return "".join(t + "\n" for t in reversed(above)) + self.line_prefix
 
     def suffix(self, max_lines: int | None = None) -> str:
         """Text after the cursor (line endings as "\\n"), at most ``max_lines`` whole lines
         below the cursor line."""
-        below = []
-        for count, text in enumerate(self.lines_after()):
-            if max_lines is not None and count >= max_lines:
-                break
-            below.append(text)
+        below = list(itertools.islice(self.lines_after(), max_lines))
         return self.line_suffix + "".join("\n" + t for t in below)
 
     def with_line_replaced(self, start_column: int, end_column: int, text: str) -> CursorContext:
