@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def main() -> int:
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "decode")  # not into the cwd
     options.log_severity_level = 3
     session = ort.InferenceSession(str(artifact.model_path), options,
                                    providers=["CPUExecutionProvider"])
@@ -52,7 +55,9 @@ def main() -> int:
     for _ in range(args.steps):
         stepper.feed([5])
     per_step_ms = (time.perf_counter() - started) / args.steps * 1e3
-    events = json.loads(Path(session.end_profiling()).read_text())
+    profile = Path(session.end_profiling())
+    events = json.loads(profile.read_text())
+    shutil.rmtree(profile.parent)
 
     runs = [e for e in events if e.get("name") == "model_run"]
     decode_start = runs[1]["ts"]  # the first run is the prefill
