@@ -79,6 +79,8 @@ class CodegendLanguageServer(LanguageServer):
         previous, self.settings = self.settings, settings
         if initial:
             self.initial_settings = settings
+            # The status bar speaks of the chosen model from the first status on.
+            self.service.connection.preferred_model = settings.model
             return
         if settings.model != previous.model:
             self.service.settings_model_changed(settings.model)

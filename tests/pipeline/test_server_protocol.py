@@ -271,3 +271,18 @@ async def test_the_server_exits_when_the_editor_process_is_gone(tmp_path) -> Non
         assert await asyncio.wait_for(server.wait(), 30) == 0
     finally:
         await client.stop()
+
+
+async def test_a_model_chosen_in_initialization_options_is_the_one_the_status_names(
+    tmp_path,
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    client, _, statuses = await start_client(command, initialization_options={"model": "big"})
+    try:
+        ready = await wait_for_status(statuses, "ready")
+        assert ready["model"] == "big"  # not the first configured model, "fake"
+        assert (await custom_request(client, "codegend/models"))["active"] == "big"
+    finally:
+        await stop_client(client)
