@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codegend.daemon.cmd_complete import add_model_source_arguments
+
 DEFAULT_RECIPES = "dynamic-int8,static-int8,int4-weight-only"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, metavar="SRC",
-                        help="model directory, builtin:NAME, or cached hub id "
-                             "(default: the embedded builtin:tiny-py)")
+    add_model_source_arguments(parser)
     parser.add_argument("--recipes", default=DEFAULT_RECIPES, metavar="R1,R2,...",
                         help="recipes to compare with fp32, each NAME[:KEY=VALUE...], e.g. "
                              "static-int8:method=percentile:percentile=99.99 or "
@@ -30,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the full report as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                         help="also draw quality loss against speed-up (needs matplotlib)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads (default: physical cores)")
     parser.add_argument("--windows", type=int, default=16,
                         help="teacher-forced windows of 128 tokens (default 16)")
     parser.add_argument("--probes", type=int, default=32,
