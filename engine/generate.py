@@ -50,6 +50,8 @@ class StepperGenerator:
         tokenizer: Tokenizer,
         context_tokens: int,
         kv_sequences: int = 4,
+        placement: object | None = None,
+        details: dict | None = None,
     ) -> None:
         assert context_tokens <= stepper.max_positions, "context exceeds the model's positions"
         self.name = name
@@ -60,6 +62,8 @@ class StepperGenerator:
         self._live_key: str | None = None  # the document whose sequence is live
         self._saved = KVSequences(max(0, kv_sequences - 1))
         self._healer = TokenHealer(tokenizer)
+        self.placement = placement  # how the loader chose to run it (backend, device, reason)
+        self.details = details or {}  # the artifact manifest (ONNX) or group facts (torch-tp)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))

@@ -82,10 +82,8 @@ def load_generator(spec: ModelSpec) -> StepperGenerator:
     log.info("model %s (%s): %s", spec.name, spec.source, placement.reason)
     stepper, details = _open_stepper(spec, resolved, placement)
     context = min(spec.context_tokens or resolved.max_positions, resolved.max_positions)
-    generator = StepperGenerator(spec.name, stepper, tokenizer, context, spec.kv_sequences)
-    generator.placement = placement
-    generator.details = details
-    return generator
+    return StepperGenerator(spec.name, stepper, tokenizer, context, spec.kv_sequences,
+                            placement, details)
 
 
 def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement):
