@@ -1,8 +1,11 @@
 """Stage 2: graph optimization with ONNX Runtime's transformer optimizer (via optimum).
 
 optimum maps CodeGen to the gpt2 fusion patterns: LayerNorm/SkipLayerNorm and FastGelu
-fuse; attention does not (CodeGen's rotary attention has no stock fusion). The fused
-operator counts go into the manifest so a regression in fusion is visible.
+fuse; attention does not (CodeGen's rotary attention has no stock fusion), so on the CPU our
+own pass (``onnx_fuse_attention``) then replaces each layer's attention with
+GroupQueryAttention over a KV cache updated in place. The fp16 GPU graph keeps the exported
+attention until the fused one has been validated on a GPU. The fused operator counts go
+into the manifest so a regression in fusion is visible.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from codegend.engine.onnx_validate import logit_differences, require_within
 log = logging.getLogger(__name__)
 
 OPTIMIZE_TOLERANCE = 1e-3
+SINGLE_FILE_LIMIT = 1_800_000_000  # bytes of weights a single .onnx file may hold
 OPTIMIZATION_LEVEL = 2  # basic + extended fusions; 99 adds layout changes ORT can redo itself
 
 
@@ -32,6 +36,38 @@ def operator_counts(model_path: Path) -> collections.Counter:
 def fused_operators(before: collections.Counter, after: collections.Counter) -> dict[str, int]:
     """Operator types the optimizer introduced (fusions), with how many of each."""
     return {op: n for op, n in sorted(after.items()) if n > before.get(op, 0)}
+
+
+def fuse_attention(model_path: Path, config) -> int:
+    """Rewrite the graph at ``model_path`` in place with fused attention; layers fused."""
+    import onnx
+
+    from codegend.engine.onnx_fuse_attention import AttentionShape, fuse_rotary_attention
+
+    old_data_files = external_data_files(model_path)
+    model = onnx.load(str(model_path))
+    layers = fuse_rotary_attention(model, AttentionShape.from_config(config))
+    if not layers:
+        return 0
+    log.info("attention fused into GroupQueryAttention in %d layers", layers)
+    # A protobuf file cannot exceed 2 GB: larger models keep their weights beside it.
+    large = sum(init.ByteSize() for init in model.graph.initializer) > SINGLE_FILE_LIMIT
+    data_file = f"{model_path.name}.data"
+    onnx.save(model, str(model_path), save_as_external_data=large,
+              all_tensors_to_one_file=True, location=data_file)
+    for stale in old_data_files - ({data_file} if large else set()):
+        (model_path.parent / stale).unlink(missing_ok=True)
+    return layers
+
+
+def external_data_files(model_path: Path) -> set[str]:
+    """Names of the files the graph at ``model_path`` keeps its weights in, beside it."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    return {ExternalDataInfo(init).location for init in model.graph.initializer
+            if uses_external_data(init)}
 
 
 def optimize(source_dir: Path, out_dir: Path, torch_model, vocab_size: int,
@@ -56,10 +92,12 @@ def optimize(source_dir: Path, out_dir: Path, torch_model, vocab_size: int,
         target = MODEL_FILE if produced == optimized else produced.name
         shutil.move(str(produced), str(out_dir / target))
     staging.rmdir()
+    fused_layers = 0 if for_gpu else fuse_attention(out_dir / MODEL_FILE, torch_model.config)
     fused = fused_operators(operator_counts(source_dir / MODEL_FILE), operator_counts(
         out_dir / MODEL_FILE))
     log.info("fused operators: %s", ", ".join(f"{op} x{n}" for op, n in fused.items()) or "none")
-    result = {"fused_operators": fused, "optimization_level": OPTIMIZATION_LEVEL}
+    result = {"fused_operators": fused, "optimization_level": OPTIMIZATION_LEVEL,
+              "attention_fused_layers": fused_layers}
     if not for_gpu:  # an fp16 graph is checked on the GPU by its own tests, not against fp32
         diffs = logit_differences(out_dir / MODEL_FILE, torch_model, vocab_size)
         result["validation"] = require_within(diffs, OPTIMIZE_TOLERANCE, "optimized", out_dir)

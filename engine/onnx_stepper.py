@@ -4,6 +4,11 @@ IO binding points ONNX Runtime at torch tensors on the model's device (CPU or CU
 ``present`` tensors one step writes are bound directly as the ``past`` of the next step, so
 the cache never round-trips through numpy. Only the last position's logits come back to
 the host.
+
+A graph whose attention was fused into GroupQueryAttention (``onnx_fuse_attention``) takes a
+preallocated cache instead: the same buffer is bound as past and present and the kernel
+writes only the new positions into it, so a step no longer copies the whole past and a
+truncation costs nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import ArtifactError
+from codegend.engine.onnx_fuse_attention import KV_CACHE_METADATA, SHARED_BUFFER
 
 log = logging.getLogger(__name__)
 
+INITIAL_CACHE_POSITIONS = 256  # a shared cache starts this long and doubles when it fills
 _ORT_TO_TORCH = {"tensor(float)": "float32", "tensor(float16)": "float16",
                  "tensor(bfloat16)": "bfloat16"}
 
@@ -71,6 +78,8 @@ class OnnxStepper:
         self._kv_dtype = getattr(torch, _ORT_TO_TORCH[first_past.type])
         self._heads, self._head_dim = int(first_past.shape[1]), int(first_past.shape[3])
         self._uses_position_ids = "position_ids" in inputs
+        metadata = session.get_modelmeta().custom_metadata_map
+        self._shares_buffer = metadata.get(KV_CACHE_METADATA) == SHARED_BUFFER
         logits_shape = session.get_outputs()[0].shape
         self.vocab_size = int(logits_shape[-1])
         self._logits_dtype = getattr(torch, _ORT_TO_TORCH[session.get_outputs()[0].type])
@@ -86,7 +95,11 @@ class OnnxStepper:
         import torch
 
         assert 0 <= length <= self._length or not self._past
-        if length == 0:
+        if self._shares_buffer:
+            # The kernel reads only the first `length` positions and overwrites the rest.
+            if not self._past:
+                self._reserve(min(INITIAL_CACHE_POSITIONS, self.max_positions))
+        elif length == 0:
             empty = (1, self._heads, 0, self._head_dim)
             self._past = [torch.empty(empty, dtype=self._kv_dtype, device=self.device)
                           for _ in self._past_names]
@@ -94,6 +107,21 @@ class OnnxStepper:
             # The graph takes contiguous past tensors; a truncation copies once per request.
             self._past = [p[:, :, :length].contiguous() for p in self._past]
         self._length = length
+
+    def _reserve(self, positions: int) -> None:
+        """Make the shared cache hold at least ``positions``, keeping what it holds."""
+        import torch
+
+        capacity = self._past[0].shape[2] if self._past else 0
+        if positions <= capacity:
+            return
+        capacity = min(self.max_positions, max(positions, 2 * capacity))
+        shape = (1, self._heads, capacity, self._head_dim)
+        grown = [torch.zeros(shape, dtype=self._kv_dtype, device=self.device)
+                 for _ in self._past_names]
+        for new, old in zip(grown, self._past, strict=False):
+            new[:, :, :self._length] = old[:, :, :self._length]
+        self._past = grown
 
     def feed(self, token_ids: list[int]) -> np.ndarray:
         return self.forward(token_ids)[-1].float().cpu().numpy()
@@ -117,15 +145,20 @@ class OnnxStepper:
         self._bind(binding, "attention_mask", attention, is_input=True)
         if self._uses_position_ids:
             self._bind(binding, "position_ids", positions, is_input=True)
+        if self._shares_buffer:
+            self._reserve(total)
+            presents = self._past  # written in place, at positions [length, total)
+        else:
+            presents = [torch.empty((1, self._heads, total, self._head_dim),
+                                    dtype=self._kv_dtype, device=self.device)
+                        for _ in self._present_names]
         for name, past in zip(self._past_names, self._past, strict=True):
             self._bind(binding, name, past, is_input=True)
+        for name, present in zip(self._present_names, presents, strict=True):
+            self._bind(binding, name, present, is_input=False)
         logits = torch.empty((1, new, self.vocab_size), dtype=self._logits_dtype,
                              device=self.device)
         self._bind(binding, "logits", logits, is_input=False)
-        presents = [torch.empty((1, self._heads, total, self._head_dim), dtype=self._kv_dtype,
-                                device=self.device) for _ in self._present_names]
-        for name, present in zip(self._present_names, presents, strict=True):
-            self._bind(binding, name, present, is_input=False)
         self.session.run_with_iobinding(binding)
         del keep_alive
         self._past, self._length = presents, total
@@ -145,12 +178,21 @@ class OnnxStepper:
     failure: str | None = None  # runs in this process: nothing can fail apart from it
 
     def snapshot(self) -> tuple[tuple, int]:
+        if self._shares_buffer:  # the live buffers are overwritten in place: copy
+            return tuple(p[:, :, :self._length].clone() for p in self._past), self._length
         # Steps and truncations always write new tensors, so holding references is a copy.
         return tuple(self._past), self._length
 
     def restore(self, snapshot: tuple[tuple, int]) -> None:
-        past, self._length = snapshot
-        self._past = list(past)
+        past, length = snapshot
+        if self._shares_buffer:
+            self._length = 0  # nothing of the live cache needs keeping while it grows
+            self._reserve(length)
+            for live, saved in zip(self._past, past, strict=True):
+                live[:, :, :length] = saved
+        else:
+            self._past = list(past)
+        self._length = length
 
     def restart(self) -> None:
         self.truncate(0)
