@@ -2,9 +2,9 @@
 
 A stepper holds one live KV cache. When requests from different documents interleave (four
 editors on one daemon), a single cache would be overwritten by every other document and each
-request would re-run its whole prompt. Steppers whose cache is a set of immutable tensors
-(the ONNX stepper: every step writes fresh ``present`` tensors) can hand out a snapshot of it
-for free; this keeps the most recently used few, one per document key.
+request would re-run its whole prompt. Steppers that can hand out a snapshot of their cache
+(the ONNX stepper: a reference to immutable tensors, or a compact copy of a cache it updates
+in place) keep the most recently used few here, one per document key.
 """
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ class OnnxStepper:
         self.vocab_size = int(logits_shape[-1])
         self._logits_dtype = getattr(torch, _ORT_TO_TORCH[session.get_outputs()[0].type])
         self._past: list = []  # one [1, H, T, D] tensor per past input, on self.device
+        self._cache_binding = None  # shared buffers only: an IOBinding with them bound
         self._length = 0
         self.truncate(0)
 
@@ -122,6 +123,7 @@ class OnnxStepper:
         for new, old in zip(grown, self._past, strict=False):
             new[:, :, :self._length] = old[:, :, :self._length]
         self._past = grown
+        self._cache_binding = None  # bound to the old buffers
 
     def feed(self, token_ids: list[int]) -> np.ndarray:
         return self.forward(token_ids)[-1].float().cpu().numpy()
@@ -135,7 +137,16 @@ class OnnxStepper:
         total = self._length + new
         if total > self.max_positions:
             raise ArtifactError(f"sequence of {total} tokens exceeds {self.max_positions}")
-        binding = self.session.io_binding()
+        if self._shares_buffer:
+            self._reserve(total)
+            presents = self._past  # written in place, at positions [length, total)
+            binding = self._cache_binding or self._bind_cache(self.session.io_binding())
+        else:
+            presents = [torch.empty((1, self._heads, total, self._head_dim),
+                                    dtype=self._kv_dtype, device=self.device)
+                        for _ in self._present_names]
+            binding = self.session.io_binding()
+            self._bind_cache(binding, presents)
         input_ids = torch.tensor([token_ids], dtype=torch.int64, device=self.device)
         attention = torch.ones((1, total), dtype=torch.int64, device=self.device)
         positions = torch.arange(self._length, total, dtype=torch.int64,
@@ -145,17 +156,6 @@ class OnnxStepper:
         self._bind(binding, "attention_mask", attention, is_input=True)
         if self._uses_position_ids:
             self._bind(binding, "position_ids", positions, is_input=True)
-        if self._shares_buffer:
-            self._reserve(total)
-            presents = self._past  # written in place, at positions [length, total)
-        else:
-            presents = [torch.empty((1, self._heads, total, self._head_dim),
-                                    dtype=self._kv_dtype, device=self.device)
-                        for _ in self._present_names]
-        for name, past in zip(self._past_names, self._past, strict=True):
-            self._bind(binding, name, past, is_input=True)
-        for name, present in zip(self._present_names, presents, strict=True):
-            self._bind(binding, name, present, is_input=False)
         logits = torch.empty((1, new, self.vocab_size), dtype=self._logits_dtype,
                              device=self.device)
         self._bind(binding, "logits", logits, is_input=False)
@@ -163,6 +163,17 @@ class OnnxStepper:
         del keep_alive
         self._past, self._length = presents, total
         return logits[0]
+
+    def _bind_cache(self, binding, presents: list | None = None):
+        """Bind the past tensors as inputs and ``presents`` (default: the same shared
+        buffers, which stay bound until the cache grows) as outputs."""
+        for name, past in zip(self._past_names, self._past, strict=True):
+            self._bind(binding, name, past, is_input=True)
+        for name, present in zip(self._present_names, presents or self._past, strict=True):
+            self._bind(binding, name, present, is_input=False)
+        if presents is None:
+            self._cache_binding = binding
+        return binding
 
     def _bind(self, binding, name: str, tensor, *, is_input: bool) -> None:
         element = {"float32": np.float32, "float16": np.float16, "int64": np.int64}[

@@ -36,10 +36,13 @@ def test_fp32_and_optimized_graphs_match_torch_on_prefill_and_decode(resolved, t
 
 def test_optimized_manifest_records_fusions_and_validation(resolved):
     manifest = build_onnx_model(resolved, "none").artifact.manifest
-    # CodeGen under the gpt2 optimizer: SkipLayerNorm and FastGelu fuse, attention does not.
+    # CodeGen under the gpt2 optimizer: SkipLayerNorm and FastGelu fuse, attention does not;
+    # our own pass then puts every layer's attention into GroupQueryAttention.
     assert manifest["fused_operators"].get("SkipLayerNormalization", 0) >= 1
     assert manifest["fused_operators"].get("FastGelu", 0) >= 1
     assert "Attention" not in manifest["fused_operators"]
+    assert manifest["fused_operators"]["GroupQueryAttention"] == 2
+    assert manifest["attention_fused_layers"] == 2
     assert manifest["validation"]["prefill_max_abs_diff"] < manifest["validation"]["tolerance"]
     assert manifest["weights_sha256"] and manifest["versions"]["onnxruntime-gpu"]
 
