@@ -147,7 +147,7 @@ def fuse_rotary_attention(model, shape: AttentionShape) -> int:
     presents = {f"present.{layer}.{kind}" for layer in range(shape.layers)
                 for kind in ("key", "value")}
     candidates = [node for node in graph.node if not presents.intersection(node.output)]
-    candidates += _length_nodes() + attention_nodes
+    candidates += _length_nodes(graph) + attention_nodes
     ordered = _sort_topologically(_live_nodes(graph, candidates), graph)
     # Repeated protobuf fields copy on extend: rebuild the node list once, at the end.
     del graph.node[:]
@@ -160,18 +160,17 @@ def fuse_rotary_attention(model, shape: AttentionShape) -> int:
     return len(anchors)
 
 
-def _length_nodes() -> list:
+def _length_nodes(graph) -> list:
     """seqlens_k (tokens in the cache after this step, minus one) and the total length,
     both int32, from the attention mask [batch, past + new] the graph already takes."""
     from onnx import TensorProto, helper, numpy_helper
 
-    def const(name, value):
-        return helper.make_node("Constant", [], [name],
-                                value=numpy_helper.from_array(np.asarray(value, np.int64)))
-
-    return [
-        const("codegend/axis_1", [1]),
-        const("codegend/one", 1),
+    # Initializers, not Constant nodes: some quantizers drop Constant nodes they do not use.
+    graph.initializer.extend([
+        numpy_helper.from_array(np.asarray([1], np.int64), "codegend/axis_1"),
+        numpy_helper.from_array(np.asarray(1, np.int64), "codegend/one"),
+    ])
+    nodes = [
         helper.make_node("ReduceSum", ["attention_mask", "codegend/axis_1"],
                          ["codegend/mask_tokens"], keepdims=0),
         helper.make_node("Sub", ["codegend/mask_tokens", "codegend/one"],
@@ -183,6 +182,9 @@ def _length_nodes() -> list:
         helper.make_node("Cast", ["codegend/total_length_64"],
                          ["codegend/total_sequence_length"], to=TensorProto.INT32),
     ]
+    for node in nodes:  # unique names: some tools key nodes by name
+        node.name = f"codegend/{node.output[0].removeprefix('codegend/')}/{node.op_type}"
+    return nodes
 
 
 def _live_nodes(graph, nodes: list) -> list:

@@ -61,14 +61,14 @@ def test_onnxruntime_gptq_does_not_compensate_rounding_error():
     np.testing.assert_array_equal(informed, blind)
 
 
-def test_token_embedding_is_int4_and_the_rotary_table_stays_float(resolved):
+def test_token_embedding_is_int4_and_the_rotary_caches_stay_float(resolved):
     artifact = build_onnx_model(resolved, "int4-weight-only").artifact
     graph = onnx.load(str(artifact.model_path)).graph
-    constants = {t.name for t in graph.initializer}
     block_quantized = [n for n in graph.node if n.op_type == "GatherBlockQuantized"]
     assert [n.input[1] for n in block_quantized] == ["input_ids"]
-    float_tables = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in constants]
-    assert float_tables and all(n.input[1] != "input_ids" for n in float_tables)
+    rotary = {t.name: t.data_type for t in graph.initializer if "rotary" in t.name}
+    assert rotary == {"codegend/rotary_cos": onnx.TensorProto.FLOAT,
+                      "codegend/rotary_sin": onnx.TensorProto.FLOAT}
     assert artifact.manifest["quantization"]["embedding"] == "int4"
     floating = build_onnx_model(resolved, "int4-weight-only",
                                 options={"embedding": "float"}).artifact

@@ -98,17 +98,20 @@ def test_static_int8_quantizes_the_token_embedding_only(resolved):
     options = {"calibration_samples": 4}
     artifact = build_onnx_model(resolved, "static-int8", options=options).artifact
     graph = onnx.load(str(artifact.model_path)).graph
-    constants = {t.name for t in graph.initializer}
+    constants = {t.name: t.data_type for t in graph.initializer}
     float_lookups = [n.input[1] for n in graph.node
                      if n.op_type == "Gather" and n.input[0] in constants]
-    assert "input_ids" not in float_lookups and float_lookups  # the rotary table stays float
+    assert "input_ids" not in float_lookups
+    # The rotary caches of the fused attention stay float.
+    assert constants["codegend/rotary_cos"] == constants["codegend/rotary_sin"] == \
+        onnx.TensorProto.FLOAT
     assert artifact.manifest["quantization"]["embedding"] == "int8"
     floating = build_onnx_model(resolved, "static-int8",
                                 options={**options, "embedding": "float"}).artifact
     assert floating.manifest["size_bytes"] > artifact.manifest["size_bytes"]
 
 
-def test_static_int8_keeps_attention_matmuls_and_matmul_outputs_in_float(resolved):
+def test_static_int8_keeps_attention_and_matmul_outputs_in_float(resolved):
     artifact = build_onnx_model(resolved, "static-int8",
                                 options={"calibration_samples": 4}).artifact
     graph = onnx.load(str(artifact.model_path)).graph
@@ -116,7 +119,8 @@ def test_static_int8_keeps_attention_matmuls_and_matmul_outputs_in_float(resolve
     quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
     matmuls = [n for n in graph.node if n.op_type == "MatMul"]
     weight = [n for n in matmuls if n.input[1] in dequantized]
-    attention = [n for n in matmuls if n.input[1] not in dequantized]
-    assert len(weight) == 9 and len(attention) == 4  # 2 layers x (qkv, out, fc_in, fc_out) + head
-    assert all(n.input[0] not in dequantized for n in attention)
+    assert len(weight) == len(matmuls) == 9  # 2 layers x (qkv, out, fc_in, fc_out) + head
+    attention = [n for n in graph.node if n.op_type == "GroupQueryAttention"]
+    assert len(attention) == 2
+    assert all(name not in dequantized for n in attention for name in n.input)
     assert all(n.output[0] not in quantized_inputs for n in matmuls)
