@@ -5,8 +5,8 @@ shape, slice and rotary operators per layer, and a Concat that copies the whole 
 fresh ``present`` tensor every step. GroupQueryAttention does the rotary embedding, the
 causal attention and the KV append in one kernel, and it writes the new positions into a
 preallocated cache in place when the caller binds the same buffer as past and present
-("past_present_share_buffer"). That makes the cost of a step independent of how much is
-cached, and a truncation (prefix reuse) free.
+("past_present_share_buffer"). A step then no longer copies the cache, and truncating it
+for prefix reuse costs nothing.
 
 The rewrite, per layer:
   * the qkv projection keeps its MatMul; its weight columns are permuted from CodeGen's
@@ -26,6 +26,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+from codegend.engine.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def rotary_cache_width(rotary_dim: int, head_dim: int) -> int | None:
 def rotary_caches(rotary_dim: int, width: int, max_positions: int) -> tuple[np.ndarray, ...]:
     """cos and sin of CodeGen's sinusoidal positions, [max_positions, width], fp32.
 
-    Computed in float32 the way transformers computes them, so the rewrite stays exact.
+    Computed in float32 the way transformers computes them, so the rewrite matches torch.
     """
     exponents = np.arange(0, rotary_dim, 2, dtype=np.int64).astype(np.float32) / rotary_dim
     inverse_frequency = (1.0 / (ROTARY_BASE ** exponents)).astype(np.float32)
@@ -225,6 +227,6 @@ def _sort_topologically(nodes: list, graph) -> list:
             else:
                 blocked.append(node)
         if len(blocked) == len(pending):
-            raise ValueError("attention rewrite left a node whose inputs nothing produces")
+            raise ArtifactError("attention rewrite left a node whose inputs nothing produces")
         pending = blocked
     return ordered

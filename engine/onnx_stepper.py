@@ -120,7 +120,7 @@ class OnnxStepper:
         shape = (1, self._heads, capacity, self._head_dim)
         grown = [torch.zeros(shape, dtype=self._kv_dtype, device=self.device)
                  for _ in self._past_names]
-        for new, old in zip(grown, self._past, strict=False):
+        for new, old in zip(grown, self._past, strict=False):  # nothing the first time
             new[:, :, :self._length] = old[:, :, :self._length]
         self._past = grown
         self._cache_binding = None  # bound to the old buffers
