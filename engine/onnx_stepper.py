@@ -210,4 +210,5 @@ class OnnxStepper:
 
     def close(self) -> None:
         self._past = []
+        self._cache_binding = None
         self.session = None
