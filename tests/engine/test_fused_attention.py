@@ -90,8 +90,10 @@ def test_different_documents_interleaved_keep_their_own_cache(long_model):
 
 
 def test_every_quantization_recipe_keeps_the_fused_attention_and_shared_cache(resolved_tiny):
-    for recipe in ("dynamic-int8", "int4-weight-only"):
-        model_path = build_onnx_model(resolved_tiny, recipe).artifact.model_path
+    recipes = {"dynamic-int8": {}, "static-int8": {"calibration_samples": 4},
+               "int4-weight-only": {}}
+    for recipe, options in recipes.items():
+        model_path = build_onnx_model(resolved_tiny, recipe, options=options).artifact.model_path
         ops = {node.op_type for node in onnx.load(str(model_path)).graph.node}
         assert "GroupQueryAttention" in ops, recipe
         assert _stepper(model_path, resolved_tiny.max_positions)._shares_buffer, recipe
