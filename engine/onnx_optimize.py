@@ -41,11 +41,19 @@ def fused_operators(before: collections.Counter, after: collections.Counter) -> 
 def fuse_attention(model_path: Path, config) -> int:
     """Rewrite the graph at ``model_path`` in place with fused attention; layers fused."""
     import onnx
+    from onnx.external_data_helper import (
+        ExternalDataInfo,
+        load_external_data_for_model,
+        uses_external_data,
+    )
 
     from codegend.engine.onnx_fuse_attention import AttentionShape, fuse_rotary_attention
 
-    old_data_files = external_data_files(model_path)
-    model = onnx.load(str(model_path))
+    # One read of the file: note where the weights live, then load them.
+    model = onnx.load(str(model_path), load_external_data=False)
+    old_data_files = {ExternalDataInfo(init).location for init in model.graph.initializer
+                      if uses_external_data(init)}
+    load_external_data_for_model(model, str(model_path.parent))
     layers = fuse_rotary_attention(model, AttentionShape.from_config(config))
     if not layers:
         return 0
@@ -58,16 +66,6 @@ def fuse_attention(model_path: Path, config) -> int:
     for stale in old_data_files - ({data_file} if large else set()):
         (model_path.parent / stale).unlink(missing_ok=True)
     return layers
-
-
-def external_data_files(model_path: Path) -> set[str]:
-    """Names of the files the graph at ``model_path`` keeps its weights in, beside it."""
-    import onnx
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
-    model = onnx.load(str(model_path), load_external_data=False)
-    return {ExternalDataInfo(init).location for init in model.graph.initializer
-            if uses_external_data(init)}
 
 
 def optimize(source_dir: Path, out_dir: Path, torch_model, vocab_size: int,

@@ -35,6 +35,11 @@ def long_model(tmp_path_factory):
     return resolved, load_torch_model(resolved)
 
 
+@pytest.fixture(scope="module")
+def resolved_tiny(tiny_codegen_dir):
+    return resolve_model_source(str(tiny_codegen_dir))
+
+
 def _stepper(model_path, max_positions) -> OnnxStepper:
     return OnnxStepper(create_session(model_path, "cpu", threads=1), max_positions)
 
@@ -97,11 +102,6 @@ def test_every_quantization_recipe_keeps_the_fused_attention_and_shared_cache(re
         ops = {node.op_type for node in onnx.load(str(model_path)).graph.node}
         assert "GroupQueryAttention" in ops, recipe
         assert _stepper(model_path, resolved_tiny.max_positions)._shares_buffer, recipe
-
-
-@pytest.fixture(scope="module")
-def resolved_tiny(tiny_codegen_dir):
-    return resolve_model_source(str(tiny_codegen_dir))
 
 
 def test_heads_too_small_for_the_kernel_are_left_as_exported(tmp_path):
