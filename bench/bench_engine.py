@@ -147,7 +147,7 @@ def main() -> int:
     tokenizer.eos_token_id = None  # a random model must not end a timed run early
     prompt = np.random.default_rng(0).integers(1, shape["vocab_size"], args.prompt).tolist()
 
-    from codegend.engine.torch_stepper import load_torch_model
+    from codegend.engine.torch.reference_stepper import load_torch_model
 
     hf = load_torch_model(resolved)
     contestants = {"torch eager fp32 (HF generate)":

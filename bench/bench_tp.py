@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_engine import build_random_model, memory_read_bandwidth  # noqa: E402
-from codegend.engine.codegen_torch import load_codegen  # noqa: E402
-from codegend.engine.tp_stepper import open_tp_stepper  # noqa: E402
+from codegend.engine.torch.codegen import load_codegen  # noqa: E402
+from codegend.engine.torch.tp_stepper import open_tp_stepper  # noqa: E402
 
 SHAPES = {
     "350m": dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200),

@@ -88,12 +88,12 @@ def load_generator(spec: ModelSpec) -> StepperGenerator:
 
 def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement):
     if placement.backend == "torch":
-        from codegend.engine.torch_stepper import open_torch_stepper
+        from codegend.engine.torch.reference_stepper import open_torch_stepper
 
         return open_torch_stepper(resolved, placement.device), {}
     if placement.backend == "torch-tp":
         from codegend.engine.backend_choice import tp_world_size
-        from codegend.engine.tp_stepper import open_tp_stepper
+        from codegend.engine.torch.tp_stepper import open_tp_stepper
 
         gpus = cuda_device_count() if placement.device == "cuda" else 0
         world_size = tp_world_size(gpus, _weight_bytes(resolved), None, spec.world_size)

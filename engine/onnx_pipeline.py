@@ -122,6 +122,6 @@ def _quality_sequences(resolved: ResolvedModel, files: list[Path] | None) -> lis
 
 
 def _load_torch(resolved: ResolvedModel):
-    from codegend.engine.torch_stepper import load_torch_model
+    from codegend.engine.torch.reference_stepper import load_torch_model
 
     return load_torch_model(resolved)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from codegend.engine.codegen_torch import load_codegen
 from codegend.engine.errors import ModelSourceError
-from codegend.engine.tp import apply_tp
-from codegend.engine.tp_int8 import Int8WeightOnlyLinear, quantize_block_linears
+from codegend.engine.torch.codegen import load_codegen
+from codegend.engine.torch.int8_linear import Int8WeightOnlyLinear, quantize_block_linears
+from codegend.engine.torch.tp import apply_tp
 
 
 def save_hf_codegen(

@@ -17,7 +17,7 @@ from codegend.engine.errors import ModelSourceError
 from codegend.engine.generate import StepperGenerator
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.tokenizer import load_tokenizer
-from codegend.engine.tp_stepper import TensorParallelError, open_tp_stepper
+from codegend.engine.torch.tp_stepper import TensorParallelError, open_tp_stepper
 from codegend.engine.types import SamplingParams
 from tests.test_tp_codegen_model import PROMPT, save_hf_codegen
 from tests.tiny_models import build_tiny_codegen

@@ -12,8 +12,8 @@ import torch
 from codegend.engine.generate import StepperGenerator
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.tokenizer import load_tokenizer
-from codegend.engine.torch_stepper import open_torch_stepper
-from codegend.engine.tp_stepper import open_tp_stepper
+from codegend.engine.torch.reference_stepper import open_torch_stepper
+from codegend.engine.torch.tp_stepper import open_tp_stepper
 from codegend.engine.types import CancelToken, SamplingParams
 from tests.tiny_models import build_tiny_codegen
 

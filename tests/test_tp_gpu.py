@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from codegend.engine.tp_stepper import open_tp_stepper
+from codegend.engine.torch.tp_stepper import open_tp_stepper
 from tests.test_tp_codegen_model import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
 
 pytestmark = [

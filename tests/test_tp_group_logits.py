@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegend.engine.tp_stepper import open_tp_stepper
+from codegend.engine.torch.tp_stepper import open_tp_stepper
 from tests.test_tp_codegen_model import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
 
 # 8 heads of 16 dims with 8 rotary dims: world size 8 gives each rank one head and splits the

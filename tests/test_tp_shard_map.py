@@ -11,9 +11,9 @@ import copy
 import pytest
 import torch
 
-from codegend.engine.codegen_torch import QKV_BLOCKS, CodeGenShape, load_codegen
 from codegend.engine.errors import ModelSourceError
-from codegend.engine.tp import apply_tp, merge_qkv_shards, qkv_shard_rows
+from codegend.engine.torch.codegen import QKV_BLOCKS, CodeGenShape, load_codegen
+from codegend.engine.torch.tp import apply_tp, merge_qkv_shards, qkv_shard_rows
 from tests.test_tp_codegen_model import save_hf_codegen
 
 

@@ -20,7 +20,7 @@ from codegend.engine.onnx_fuse_attention import (
 )
 from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.onnx_stepper import INITIAL_CACHE_POSITIONS, OnnxStepper, create_session
-from codegend.engine.torch_stepper import load_torch_model
+from codegend.engine.torch.reference_stepper import load_torch_model
 from tests.tiny_models import build_tiny_codegen
 
 TOLERANCE = 1e-4

@@ -10,7 +10,7 @@ import torch
 from codegend.engine.generate import StepperGenerator
 from codegend.engine.loader import ModelSpec, load_generator
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.torch_stepper import load_torch_model
+from codegend.engine.torch.reference_stepper import load_torch_model
 from codegend.engine.types import CancelToken, SamplingParams
 
 PROMPTS = ["def add(a, b):\n", "class Point:\n    def __init__(self", "import os\nfor item in"]

@@ -12,7 +12,7 @@ import pytest
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.onnx_validate import logit_differences
-from codegend.engine.torch_stepper import load_torch_model
+from codegend.engine.torch.reference_stepper import load_torch_model
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ exactly what transformers' ``modeling_codegen.py`` computes (same rotary table, 
 qkv layout, parallel-residual blocks), so its logits match ``CodeGenForCausalLM``; the
 parameter names are the Hugging Face ones, so a checkpoint loads without renaming.
 
-The model knows nothing about tensor parallelism: ``tp.py`` shards it by module surgery.
+The model knows nothing about tensor parallelism: ``tp`` shards it by module surgery.
 The only seam it offers is ``Block.branch_sum``, a no-op where the attention and MLP partial
 sums meet, so that one all-reduce per layer can be hooked in there. It deliberately does not
 import transformers (tensor-parallel ranks start faster without it).
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codegend.engine.errors import ModelSourceError
-from codegend.engine.tp_checkpoint import read_hf_weights
+from codegend.engine.torch.checkpoint import read_hf_weights
 
 # transformers' CodeGen reshapes the fused qkv projection into ``mp_num = 4`` blocks (the
 # TPU-v4 cores it was trained on), each holding query, value and key for a quarter of the heads.

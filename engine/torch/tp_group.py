@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import CodegendError, ModelSourceError
-from codegend.engine.tp_worker import ERROR, FEED, LOGITS, READY, STOP, RankSpec, run_rank
+from codegend.engine.torch.tp_worker import ERROR, FEED, LOGITS, READY, STOP, RankSpec, run_rank
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ DTYPES = ("float32", "float16", "bfloat16")
 # Modules the rank processes need, imported once by the forkserver they are forked from
 # ("__main__" too, so ranks do not each re-run the main script, as multiprocessing would).
 RANK_PRELOAD = (
-    "__main__", "torch", "torch.distributed", "codegend.engine.tp_worker",
-    "codegend.engine.codegen_torch",
-    "codegend.engine.tp", "codegend.engine.tp_int8", "codegend.engine.tp_checkpoint",
+    "__main__", "torch", "torch.distributed", "codegend.engine.torch.tp_worker",
+    "codegend.engine.torch.codegen", "codegend.engine.torch.tp",
+    "codegend.engine.torch.int8_linear", "codegend.engine.torch.checkpoint",
 )
 
 
@@ -153,8 +153,8 @@ class TPGroup:
     # -- internals ------------------------------------------------------------------------
 
     def _rank_spec(self) -> RankSpec:
-        from codegend.engine.codegen_torch import CodeGenShape
-        from codegend.engine.tp import check_tp_shape
+        from codegend.engine.torch.codegen import CodeGenShape
+        from codegend.engine.torch.tp import check_tp_shape
 
         config = self.config
         model_dir = Path(config.model_dir)

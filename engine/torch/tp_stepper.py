@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.tp_group import TensorParallelError, TPGroup, TPGroupConfig
+from codegend.engine.torch.tp_group import TensorParallelError, TPGroup, TPGroupConfig
 
 __all__ = ["TPStepper", "TensorParallelError", "open_tp_stepper"]
 

@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from codegend.engine.codegen_torch import QKV_BLOCKS, CodeGenLM, CodeGenShape
 from codegend.engine.errors import ModelSourceError
+from codegend.engine.torch.codegen import QKV_BLOCKS, CodeGenLM, CodeGenShape
 
 QUERY, VALUE, KEY = 0, 1, 2  # order of the parts inside one qkv block (transformers' order)
 

@@ -96,10 +96,10 @@ def _serve(rank: int, spec: RankSpec, conn: Connection) -> None:
 def _load_shard(rank: int, spec: RankSpec, device):
     import torch
 
-    from codegend.engine.codegen_torch import CodeGenShape, assign_weights, codegen_on_meta
-    from codegend.engine.tp import apply_tp
-    from codegend.engine.tp_checkpoint import read_hf_weights
-    from codegend.engine.tp_int8 import quantize_block_linears
+    from codegend.engine.torch.checkpoint import read_hf_weights
+    from codegend.engine.torch.codegen import CodeGenShape, assign_weights, codegen_on_meta
+    from codegend.engine.torch.int8_linear import quantize_block_linears
+    from codegend.engine.torch.tp import apply_tp
 
     model = codegen_on_meta(CodeGenShape.from_model_dir(spec.model_dir))
     assign_weights(model, read_hf_weights(spec.model_dir), str(spec.model_dir))
