@@ -176,7 +176,7 @@ def _build(resolved, name: str, options: dict):
 def _complete(model_path: Path, resolved, tokenizer, prompts: list[list[int]],
               settings: EvalSettings) -> list[list[int]]:
     from codegend.engine.generate import StepperGenerator
-    from codegend.engine.onnx_stepper import OnnxStepper, create_session
+    from codegend.engine.onnx.stepper import OnnxStepper, create_session
     from codegend.engine.types import SamplingParams
 
     stepper = OnnxStepper(create_session(model_path, "cpu", settings.threads),

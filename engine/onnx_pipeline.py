@@ -20,8 +20,8 @@ from codegend.engine.artifacts import (
 )
 from codegend.engine.heldout import default_heldout_files, token_sequences
 from codegend.engine.model_source import ResolvedModel
-from codegend.engine.onnx_export import export_fp32
-from codegend.engine.onnx_optimize import optimize
+from codegend.engine.onnx.export import export_fp32
+from codegend.engine.onnx.optimize import optimize
 from codegend.engine.progress import StageProgress
 from codegend.engine.quality import compare_graphs
 from codegend.engine.recipes import get_recipe, resolve_options

@@ -61,7 +61,7 @@ def compare_logits(
 def onnx_logits(model_path: Path, sequences: list[list[int]], max_positions: int,
                 threads: int | None = None) -> list[np.ndarray]:
     """Teacher-forced logits of every sequence through one ONNX graph on the CPU."""
-    from codegend.engine.onnx_stepper import OnnxStepper, create_session
+    from codegend.engine.onnx.stepper import OnnxStepper, create_session
 
     stepper = OnnxStepper(create_session(model_path, "cpu", threads), max_positions)
     results = []

@@ -97,7 +97,7 @@ def run_exposed(graph_path: Path, tensors: list[str], feeds: list[dict],
     feed, the values of those of them the graph produces (float32)."""
     import onnx
 
-    from codegend.engine.onnx_stepper import create_session
+    from codegend.engine.onnx.stepper import create_session
 
     model = onnx.load(str(graph_path))
     produced = {o for node in model.graph.node for o in node.output}

@@ -68,7 +68,7 @@ def _measure(args: argparse.Namespace) -> ServingCost:
     import onnxruntime  # noqa: F401  (imported before the baseline: it is not the graph's cost)
     import torch  # noqa: F401  (the stepper's tensors)
 
-    from codegend.engine.onnx_stepper import OnnxStepper, create_session, physical_cores
+    from codegend.engine.onnx.stepper import OnnxStepper, create_session, physical_cores
 
     threads = args.threads or physical_cores()
     before = _resident_bytes()

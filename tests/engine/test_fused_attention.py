@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.onnx_fuse_attention import (
+from codegend.engine.onnx.fuse_attention import (
     AttentionShape,
     fuse_rotary_attention,
     rotary_cache_width,
 )
+from codegend.engine.onnx.stepper import INITIAL_CACHE_POSITIONS, OnnxStepper, create_session
 from codegend.engine.onnx_pipeline import build_onnx_model
-from codegend.engine.onnx_stepper import INITIAL_CACHE_POSITIONS, OnnxStepper, create_session
 from codegend.engine.torch.reference_stepper import load_torch_model
 from tests.tiny_models import build_tiny_codegen
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from codegend.engine.model_source import resolve_model_source
+from codegend.engine.onnx.validate import logit_differences
 from codegend.engine.onnx_pipeline import build_onnx_model
-from codegend.engine.onnx_validate import logit_differences
 from codegend.engine.torch.reference_stepper import load_torch_model
 
 

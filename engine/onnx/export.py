@@ -8,7 +8,7 @@ from pathlib import Path
 from codegend.engine.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
 from codegend.engine.model_source import ResolvedModel
-from codegend.engine.onnx_validate import logit_differences, require_within
+from codegend.engine.onnx.validate import logit_differences, require_within
 
 log = logging.getLogger(__name__)
 

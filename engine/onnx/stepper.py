@@ -5,7 +5,7 @@ IO binding points ONNX Runtime at torch tensors on the model's device (CPU or CU
 the cache never round-trips through numpy. Only the last position's logits come back to
 the host.
 
-A graph whose attention was fused into GroupQueryAttention (``onnx_fuse_attention``) takes a
+A graph whose attention was fused into GroupQueryAttention (``fuse_attention``) takes a
 preallocated cache instead: the same buffer is bound as past and present and the kernel
 writes only the new positions into it, so a step no longer copies the whole past and a
 truncation costs nothing.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import ArtifactError
-from codegend.engine.onnx_fuse_attention import KV_CACHE_METADATA, SHARED_BUFFER
+from codegend.engine.onnx.fuse_attention import KV_CACHE_METADATA, SHARED_BUFFER
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 optimum maps CodeGen to the gpt2 fusion patterns: LayerNorm/SkipLayerNorm and FastGelu
 fuse; attention does not (CodeGen's rotary attention has no stock fusion), so on the CPU our
-own pass (``onnx_fuse_attention``) then replaces each layer's attention with
+own pass (``fuse_attention``) then replaces each layer's attention with
 GroupQueryAttention over a KV cache updated in place. The fp16 GPU graph keeps the exported
 attention until the fused one has been validated on a GPU. The fused operator counts go
 into the manifest so a regression in fusion is visible.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from codegend.engine.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
-from codegend.engine.onnx_validate import logit_differences, require_within
+from codegend.engine.onnx.validate import logit_differences, require_within
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def fuse_attention(model_path: Path, config) -> int:
         uses_external_data,
     )
 
-    from codegend.engine.onnx_fuse_attention import AttentionShape, fuse_rotary_attention
+    from codegend.engine.onnx.fuse_attention import AttentionShape, fuse_rotary_attention
 
     # One read of the file: note where the weights live, then load them.
     model = onnx.load(str(model_path), load_external_data=False)

@@ -20,7 +20,7 @@ def logit_differences(model_path: Path, torch_model, vocab_size: int, seed: int 
     """Max absolute logit difference, ONNX vs torch, on a prefill and one decode step."""
     import torch
 
-    from codegend.engine.onnx_stepper import OnnxStepper, create_session
+    from codegend.engine.onnx.stepper import OnnxStepper, create_session
 
     rng = np.random.default_rng(seed)
     prompt = rng.integers(0, vocab_size, PREFILL_TOKENS).tolist()
