@@ -36,7 +36,7 @@ from codegend.engine.eval_report import format_table, write_plot  # noqa: E402
 from codegend.engine.evaluation import EvalSettings, evaluate_recipes  # noqa: E402
 from codegend.engine.model_source import resolve_model_source  # noqa: E402
 from codegend.engine.onnx_pipeline import build_onnx_model  # noqa: E402
-from codegend.engine.recipes import parse_recipe  # noqa: E402
+from codegend.engine.quant.recipes import parse_recipe  # noqa: E402
 from codegend.engine.serving_cost import measure_serving_cost  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -80,8 +80,8 @@ def ctranslate2_quality(source: str, threads: int, settings: EvalSettings) -> di
     import ctranslate2
 
     from codegend.engine.evaluation import heldout_files
-    from codegend.engine.heldout import token_sequences
-    from codegend.engine.quality import compare_logits, onnx_logits
+    from codegend.engine.quant.heldout import token_sequences
+    from codegend.engine.quant.quality import compare_logits, onnx_logits
     from codegend.engine.tokenizer import load_tokenizer
 
     resolved = resolve_model_source(source)

@@ -37,7 +37,7 @@ def model_spec(args: argparse.Namespace, **fields):
     """The ModelSpec the shared model options describe (plus command-specific ``fields``)."""
     from codegend.engine.loader import ModelSpec
     from codegend.engine.model_source import DEFAULT_MODEL
-    from codegend.engine.recipes import parse_recipe
+    from codegend.engine.quant.recipes import parse_recipe
 
     name, options = parse_recipe(args.quantization) if args.quantization else (None, {})
     return ModelSpec(source=args.model or DEFAULT_MODEL, device=args.device, threads=args.threads,

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from codegend.engine.eval_report import format_table, write_json, write_plot
     from codegend.engine.evaluation import EvalSettings, evaluate_recipes
     from codegend.engine.model_source import DEFAULT_MODEL
-    from codegend.engine.recipe_options import parse_recipe_spec
+    from codegend.engine.quant.options import parse_recipe_spec
 
     specs = [parse_recipe_spec(s) for s in args.recipes.split(",") if s.strip()]
     if args.plot is not None:

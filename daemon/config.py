@@ -21,7 +21,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.model_source import DEFAULT_MODEL
-from codegend.engine.recipes import parse_recipe
+from codegend.engine.quant.recipes import parse_recipe
 
 
 class ConfigError(CodegendError):

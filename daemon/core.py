@@ -55,7 +55,7 @@ class RejectedConfig:
 def engine_loader(config: ModelConfig):
     """The real loader: the engine's ``load_generator`` for this model entry."""
     from codegend.engine.loader import ModelSpec, load_generator
-    from codegend.engine.recipes import parse_recipe
+    from codegend.engine.quant.recipes import parse_recipe
 
     name, options = parse_recipe(config.quantization) if config.quantization else (None, {})
     return load_generator(ModelSpec(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.evaluation import EvalReport
-from codegend.engine.recipe_options import LIST_SEPARATOR
+from codegend.engine.quant.options import LIST_SEPARATOR
 
 COLUMNS = (
     # (header, width, format of one row)

@@ -18,13 +18,13 @@ from codegend.engine.artifacts import (
     find_artifact,
     weights_digest,
 )
-from codegend.engine.heldout import default_heldout_files, token_sequences
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.export import export_fp32
 from codegend.engine.onnx.optimize import optimize
 from codegend.engine.progress import StageProgress
-from codegend.engine.quality import compare_graphs
-from codegend.engine.recipes import get_recipe, resolve_options
+from codegend.engine.quant.heldout import default_heldout_files, token_sequences
+from codegend.engine.quant.quality import compare_graphs
+from codegend.engine.quant.recipes import get_recipe, resolve_options
 
 QUALITY_SEQUENCE_TOKENS = 128
 QUALITY_SEQUENCES = 8

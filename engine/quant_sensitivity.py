@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegend.engine.calibration import prefill_feeds
+from codegend.engine.quant.calibration import prefill_feeds
 
 MAX_SQNR_DB = 150.0  # beyond float32 round-off: "no difference"
 

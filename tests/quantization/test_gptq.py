@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from codegend.engine.gptq import gptq_codes, pack_matmul_nbits
+from codegend.engine.quant.gptq import gptq_codes, pack_matmul_nbits
 
 
 def _dequantize(codes, scales, zeros, block_size):

@@ -32,7 +32,7 @@ def test_accuracy_level_is_set_on_every_quantized_matmul(resolved, level):
 
 
 def test_algorithms_choose_different_weights(resolved):
-    from codegend.engine.quality import onnx_logits
+    from codegend.engine.quant.quality import onnx_logits
 
     sequence = [list(range(1, 60))]
     logits = {}
@@ -46,7 +46,7 @@ def test_algorithms_choose_different_weights(resolved):
 
 
 def test_onnxruntime_gptq_does_not_compensate_rounding_error():
-    """Why engine/gptq.py exists: the GPTQ ONNX Runtime vendors returns the same weights
+    """Why engine/quant/gptq.py exists: the GPTQ ONNX Runtime vendors returns the same weights
     whatever the activations' Hessian says. If this starts failing, ONNX Runtime has fixed
     it, and ours could give way to it."""
     from onnxruntime.quantization.neural_compressor.weight_only import gptq

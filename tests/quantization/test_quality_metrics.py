@@ -15,7 +15,7 @@ from codegend.engine.completion_probe import (
     sample_probes,
     score_probes,
 )
-from codegend.engine.quality import compare_logits
+from codegend.engine.quant.quality import compare_logits
 
 
 def test_identical_logits_agree_fully_with_ratio_one_and_zero_kl():

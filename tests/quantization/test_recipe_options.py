@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.recipes import RECIPES, parse_recipe, recipe_label, resolve_options
+from codegend.engine.quant.recipes import RECIPES, parse_recipe, recipe_label, resolve_options
 
 
 def test_every_quantizing_recipe_declares_its_options_by_defaults():

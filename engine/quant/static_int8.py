@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from codegend.engine.calibration import (
+from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.quant.calibration import (
     CALIBRATION_DEFAULTS,
     WindowReader,
     calibration_set,
     prefill_feeds,
 )
-from codegend.engine.errors import ArtifactError, CodegendError
-from codegend.engine.onnx_quantize import (
+from codegend.engine.quant.dynamic_int8 import (
     is_large_graph,
     matching_nodes,
     quiet_quantizer,
@@ -31,7 +31,7 @@ from codegend.engine.onnx_quantize import (
     token_embedding,
     with_inferred_shapes,
 )
-from codegend.engine.recipe_options import coerce_options
+from codegend.engine.quant.options import coerce_options
 
 log = logging.getLogger(__name__)
 

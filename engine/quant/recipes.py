@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.onnx_quantize import DYNAMIC_INT8_DEFAULTS, quantize_dynamic_int8
-from codegend.engine.quantize_int4 import INT4_CHOICES, INT4_DEFAULTS, quantize_int4_weight_only
-from codegend.engine.quantize_static import (
+from codegend.engine.quant.dynamic_int8 import DYNAMIC_INT8_DEFAULTS, quantize_dynamic_int8
+from codegend.engine.quant.int4 import INT4_CHOICES, INT4_DEFAULTS, quantize_int4_weight_only
+from codegend.engine.quant.options import coerce_options, format_recipe_spec, parse_recipe_spec
+from codegend.engine.quant.static_int8 import (
     STATIC_INT8_CHOICES,
     STATIC_INT8_DEFAULTS,
     quantize_static_int8,
 )
-from codegend.engine.recipe_options import coerce_options, format_recipe_spec, parse_recipe_spec
 
 # (optimized graph, output directory, options, model directory) -> manifest fields describing
 # what was done. The model directory gives calibrating steps the tokenizer and held-out code.

@@ -20,19 +20,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from codegend.engine.calibration import (
+from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.quant.calibration import (
     CALIBRATION_DEFAULTS,
     calibration_set,
     prefill_feeds,
 )
-from codegend.engine.errors import ArtifactError, CodegendError
-from codegend.engine.onnx_quantize import (
+from codegend.engine.quant.dynamic_int8 import (
     is_large_graph,
     matching_nodes,
     quiet_quantizer,
     token_embedding,
 )
-from codegend.engine.recipe_options import coerce_options
+from codegend.engine.quant.options import coerce_options
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
 def _gptq(optimized: Path, options: dict, excluded: list[str], calibration):
     import onnx
 
-    from codegend.engine.gptq import apply_gptq
+    from codegend.engine.quant.gptq import apply_gptq
 
     model = onnx.load(str(optimized))
     feeds = prefill_feeds(optimized, calibration.sequences)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.heldout import code_files, default_heldout_files, token_sequences
+from codegend.engine.quant.heldout import code_files, default_heldout_files, token_sequences
 
 CALIBRATION_DEFAULTS = {
     "calibration_dir": None,  # None: the model's held-out code

@@ -4,7 +4,7 @@ ONNX's own shape inference does not know ONNX Runtime's contrib operators (FastG
 SkipLayerNormalization) that the optimizer fused in, so the quantizer cannot find the types
 of their outputs ("Unable to find data type for weight_name=..."). ONNX Runtime's symbolic
 shape inference does know them: running it first annotates every tensor, and quantization
-then sees a fully typed graph. Static INT8 (quantize_static.py) and INT4 (quantize_int4.py)
+then sees a fully typed graph. Static INT8 (static_int8.py) and INT4 (int4.py)
 reuse the helpers here: shape inference, node exclusion by name pattern, quiet quantizers.
 """
 
@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from codegend.engine.errors import ArtifactError, CodegendError
-from codegend.engine.recipe_options import coerce_options
+from codegend.engine.quant.options import coerce_options
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,7 @@
+"""Quantization recipes: how the optimized graph becomes a smaller, faster one, and at what cost.
+
+``recipes`` is the table (one entry per ``quantization:`` value, options checked by
+``options``); each recipe's step is its own module (``dynamic_int8``, ``static_int8``,
+``int4``, with our ``gptq`` for int4), calibration data comes from ``calibration`` and
+held-out code from ``heldout``, and ``quality`` measures a quantized graph against fp32.
+"""
