@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codegend.engine.build.pipeline import build_onnx_model  # noqa: E402
 from codegend.engine.generate import StepperGenerator  # noqa: E402
 from codegend.engine.model_source import resolve_model_source  # noqa: E402
 from codegend.engine.onnx.stepper import OnnxStepper, create_session  # noqa: E402
-from codegend.engine.onnx_pipeline import build_onnx_model  # noqa: E402
 from codegend.engine.tokenizer import load_tokenizer  # noqa: E402
 from codegend.engine.types import SamplingParams  # noqa: E402
 from tests.tiny_models import build_tiny_tokenizer  # noqa: E402

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CODEGEN_350M, build_random_model, memory_read_bandwidth  # noqa: E402
+from codegend.engine.build.pipeline import build_onnx_model  # noqa: E402
 from codegend.engine.eval_report import format_table, write_plot  # noqa: E402
 from codegend.engine.evaluation import EvalSettings, evaluate_recipes  # noqa: E402
 from codegend.engine.model_source import resolve_model_source  # noqa: E402
-from codegend.engine.onnx_pipeline import build_onnx_model  # noqa: E402
 from codegend.engine.quant.recipes import parse_recipe  # noqa: E402
 from codegend.engine.serving_cost import measure_serving_cost  # noqa: E402
 

@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codegend.engine.build.pipeline import build_onnx_model  # noqa: E402
 from codegend.engine.model_source import resolve_model_source  # noqa: E402
 from codegend.engine.onnx.stepper import OnnxStepper  # noqa: E402
-from codegend.engine.onnx_pipeline import build_onnx_model  # noqa: E402
 
 
 def main() -> int:

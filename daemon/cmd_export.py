@@ -14,9 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from codegend.engine.build.pipeline import build_onnx_model
     from codegend.engine.loader import choose_placement, quantization_for
     from codegend.engine.model_source import resolve_model_source
-    from codegend.engine.onnx_pipeline import build_onnx_model
 
     spec = model_spec(args, backend="onnx")
     resolved = resolve_model_source(spec.source)

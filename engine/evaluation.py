@@ -168,7 +168,7 @@ def evaluate_recipes(source: str, recipes: list[tuple[str, dict]],
 
 
 def _build(resolved, name: str, options: dict):
-    from codegend.engine.onnx_pipeline import build_onnx_model
+    from codegend.engine.build.pipeline import build_onnx_model
 
     return build_onnx_model(resolved, name, for_gpu=False, options=options).artifact
 

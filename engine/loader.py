@@ -100,8 +100,8 @@ def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement
         stepper = open_tp_stepper(resolved.path, world_size, placement.device,
                                   threads_per_rank=spec.threads)
         return stepper, {"world_size": world_size}
+    from codegend.engine.build.pipeline import build_onnx_model
     from codegend.engine.onnx.stepper import OnnxStepper, create_session
-    from codegend.engine.onnx_pipeline import build_onnx_model
 
     result = build_onnx_model(resolved, quantization_for(spec, placement),
                               for_gpu=placement.device == "cuda",

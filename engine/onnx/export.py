@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from codegend.engine.artifacts import MODEL_FILE
+from codegend.engine.build.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.validate import logit_differences, require_within

@@ -15,7 +15,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from codegend.engine.artifacts import MODEL_FILE
+from codegend.engine.build.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
 from codegend.engine.onnx.validate import logit_differences, require_within
 

@@ -12,6 +12,7 @@ import onnx
 import pytest
 import torch
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.onnx.fuse_attention import (
     AttentionShape,
@@ -19,7 +20,6 @@ from codegend.engine.onnx.fuse_attention import (
     rotary_cache_width,
 )
 from codegend.engine.onnx.stepper import INITIAL_CACHE_POSITIONS, OnnxStepper, create_session
-from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.torch.reference_stepper import load_torch_model
 from tests.tiny_models import build_tiny_codegen
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.model_source import resolve_model_source
 from codegend.engine.onnx.validate import logit_differences
-from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.torch.reference_stepper import load_torch_model
 
 
@@ -70,7 +70,7 @@ def test_two_concurrent_exports_both_succeed_and_leave_one_artifact(tmp_path, ti
     script = (
         "import json, sys\n"
         "from codegend.engine.model_source import resolve_model_source\n"
-        "from codegend.engine.onnx_pipeline import build_onnx_model\n"
+        "from codegend.engine.build.pipeline import build_onnx_model\n"
         "r = build_onnx_model(resolve_model_source(sys.argv[1]), 'dynamic-int8')\n"
         "print(json.dumps({'path': str(r.artifact.directory), 'built': list(r.built)}))\n"
     )

@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import pytest
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.errors import CodegendError
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.onnx_pipeline import build_onnx_model
 
 FAST = {"calibration_samples": 4, "calibration_tokens": 64, "histogram_bins": 256}
 

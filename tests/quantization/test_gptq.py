@@ -63,8 +63,8 @@ def test_with_correlated_inputs_gptq_has_less_output_error_than_rounding():
 
 
 def test_gptq_artifact_records_its_calibration(tiny_codegen_dir):
+    from codegend.engine.build.pipeline import build_onnx_model
     from codegend.engine.model_source import resolve_model_source
-    from codegend.engine.onnx_pipeline import build_onnx_model
 
     resolved = resolve_model_source(str(tiny_codegen_dir))
     artifact = build_onnx_model(resolved, "int4-weight-only", options={

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.onnx_pipeline import build_onnx_model
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import math
 import onnx
 import pytest
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.loader import ModelSpec, load_generator
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.types import SamplingParams
 
 # Quantized operators each recipe must leave in the graph (and how it marks weights).
@@ -59,7 +59,7 @@ def test_recipe_builds_loads_completes_and_records_quality(case, tiny_codegen_di
 
 
 def generator_artifact(manifest, tiny_codegen_dir):
-    from codegend.engine.artifacts import cache_root
+    from codegend.engine.build.artifacts import cache_root
 
     return cache_root() / "artifacts" / f"{manifest['stage']}-{manifest['key']}" / "model.onnx"
 

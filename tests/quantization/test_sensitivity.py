@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from codegend.engine.build.pipeline import build_onnx_model
 from codegend.engine.model_source import resolve_model_source
-from codegend.engine.onnx_pipeline import build_onnx_model
 from codegend.engine.quant_sensitivity import (
     MAX_SQNR_DB,
     added_sqnr_db,

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegend.engine.artifacts import (
+from codegend.engine.build.artifacts import (
     Artifact,
     artifact_key,
     build_artifact,
@@ -21,7 +21,7 @@ from codegend.engine.artifacts import (
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.export import export_fp32
 from codegend.engine.onnx.optimize import optimize
-from codegend.engine.progress import StageProgress
+from codegend.engine.build.progress import StageProgress
 from codegend.engine.quant.heldout import default_heldout_files, token_sequences
 from codegend.engine.quant.quality import compare_graphs
 from codegend.engine.quant.recipes import get_recipe, resolve_options
