@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CODEGEN_350M, build_random_model, memory_read_bandwidth  # noqa: E402
 from codegend.engine.build.pipeline import build_onnx_model  # noqa: E402
-from codegend.engine.eval_report import format_table, write_plot  # noqa: E402
-from codegend.engine.evaluation import EvalSettings, evaluate_recipes  # noqa: E402
+from codegend.engine.eval.evaluation import EvalSettings, evaluate_recipes  # noqa: E402
+from codegend.engine.eval.report import format_table, write_plot  # noqa: E402
+from codegend.engine.eval.serving_cost import measure_serving_cost  # noqa: E402
 from codegend.engine.model_source import resolve_model_source  # noqa: E402
 from codegend.engine.quant.recipes import parse_recipe  # noqa: E402
-from codegend.engine.serving_cost import measure_serving_cost  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SHAPE = dict(n_layer=8, n_embd=256, n_head=8, rotary_dim=16, vocab_size=8192)
@@ -79,7 +79,7 @@ def ctranslate2_quality(source: str, threads: int, settings: EvalSettings) -> di
     """CTranslate2 INT8 against our fp32 graph, teacher-forced on the windows eval uses."""
     import ctranslate2
 
-    from codegend.engine.evaluation import heldout_files
+    from codegend.engine.eval.evaluation import heldout_files
     from codegend.engine.quant.heldout import token_sequences
     from codegend.engine.quant.quality import compare_logits, onnx_logits
     from codegend.engine.tokenizer import load_tokenizer

@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from codegend.engine.errors import CodegendError
-    from codegend.engine.eval_report import format_table, write_json, write_plot
-    from codegend.engine.evaluation import EvalSettings, evaluate_recipes
+    from codegend.engine.eval.evaluation import EvalSettings, evaluate_recipes
+    from codegend.engine.eval.report import format_table, write_json, write_plot
     from codegend.engine.model_source import DEFAULT_MODEL
     from codegend.engine.quant.options import parse_recipe_spec
 

@@ -18,10 +18,10 @@ from codegend.engine.build.artifacts import (
     find_artifact,
     weights_digest,
 )
+from codegend.engine.build.progress import StageProgress
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.export import export_fp32
 from codegend.engine.onnx.optimize import optimize
-from codegend.engine.build.progress import StageProgress
 from codegend.engine.quant.heldout import default_heldout_files, token_sequences
 from codegend.engine.quant.quality import compare_graphs
 from codegend.engine.quant.recipes import get_recipe, resolve_options

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegend.engine.completion_probe import (
+from codegend.engine.eval.probes import (
     Probe,
     edit_similarity,
     levenshtein,

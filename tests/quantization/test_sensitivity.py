@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from codegend.engine.build.pipeline import build_onnx_model
-from codegend.engine.model_source import resolve_model_source
-from codegend.engine.quant_sensitivity import (
+from codegend.engine.eval.sensitivity import (
     MAX_SQNR_DB,
     added_sqnr_db,
     matmul_sensitivity,
     sqnr_db,
 )
+from codegend.engine.model_source import resolve_model_source
 
 
 def test_sqnr_of_constructed_signals():

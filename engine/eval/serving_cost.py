@@ -7,7 +7,7 @@ random token ids (speed does not depend on which tokens they are). Each figure i
 a few rounds: on a shared machine other processes only ever add time, so the best round is
 the steadiest estimate of what the graph itself costs.
 
-Run as a module it is that child: ``python -m codegend.engine.serving_cost MODEL.onnx ...``.
+Run as a module it is that child: ``python -m codegend.engine.eval.serving_cost MODEL.onnx ...``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def measure_serving_cost(model_path: Path, max_positions: int, *, prompt_tokens:
                          threads: int | None = None, timeout_s: float = 900) -> ServingCost:
     """Measure ``model_path`` in a child process (see the module docstring)."""
     prompt_tokens = max(1, min(prompt_tokens, max_positions - decode_tokens))
-    command = [sys.executable, "-m", "codegend.engine.serving_cost", str(model_path),
+    command = [sys.executable, "-m", "codegend.engine.eval.serving_cost", str(model_path),
                "--max-positions", str(max_positions), "--prompt-tokens", str(prompt_tokens),
                "--decode-tokens", str(decode_tokens), "--repeats", str(repeats)]
     if threads:

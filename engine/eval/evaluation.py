@@ -19,13 +19,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from codegend.engine.completion_probe import ProbeScores, sample_probes, score_probes
 from codegend.engine.errors import CodegendError
+from codegend.engine.eval.probes import ProbeScores, sample_probes, score_probes
+from codegend.engine.eval.sensitivity import NodeSensitivity, matmul_sensitivity
+from codegend.engine.eval.serving_cost import ServingCost, measure_serving_cost
 from codegend.engine.quant.heldout import code_files, default_heldout_files, token_sequences
 from codegend.engine.quant.quality import QualityReport, compare_logits, onnx_logits
 from codegend.engine.quant.recipes import recipe_label, resolve_options
-from codegend.engine.quant_sensitivity import NodeSensitivity, matmul_sensitivity
-from codegend.engine.serving_cost import ServingCost, measure_serving_cost
 
 log = logging.getLogger(__name__)
 

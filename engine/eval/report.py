@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.evaluation import EvalReport
+from codegend.engine.eval.evaluation import EvalReport
 from codegend.engine.quant.options import LIST_SEPARATOR
 
 COLUMNS = (
