@@ -16,7 +16,7 @@ import numpy as np
 from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.sampling import Sampler
 from codegend.engine.stepper import CausalStepper
-from codegend.engine.stop_rules import StopMatcher
+from codegend.engine.stop_strings import StopMatcher
 from codegend.engine.token_healing import TokenHealer
 from codegend.engine.tokenizer import Tokenizer
 from codegend.engine.types import (
