@@ -42,12 +42,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from codegend.daemon.client.http_client import DaemonRequestError, HttpClient  # noqa: E402
 from codegend.daemon.client_api import CompletionRequest  # noqa: E402
-from codegend.daemon.http_client import DaemonRequestError, HttpClient  # noqa: E402
 from codegend.daemon.runtime_file import read_runtime_info  # noqa: E402
 
 TYPED_FILES = [ROOT / "daemon" / name for name in
-               ("core.py", "scheduler.py", "registry.py", "config.py", "http_support.py")]
+               ("core.py", "scheduler.py", "registry.py", "config.py", "http/support.py")]
 MEMORY_TARGET = 1.2
 START = 500  # characters already in each file when typing starts: prompts of similar length
 

@@ -232,7 +232,7 @@ def build_server(
 
 def _daemon_opener(options: ServerOptions) -> ClientOpener:
     async def open_daemon_client(config_path: str | None) -> CompletionClient:
-        from codegend.daemon.connect import open_client
+        from codegend.daemon.client.connect import open_client
 
         return await open_client(Path(config_path) if config_path else None, options.embedded)
 

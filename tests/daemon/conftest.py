@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from codegend.daemon.config import DaemonConfig, load_config
-from codegend.daemon.lifecycle import DaemonHandle, run_daemon
+from codegend.daemon.http.lifecycle import DaemonHandle, run_daemon
 from tests.daemon.tiny_parrots import build_parrot
 
 STOP_TIMEOUT_S = 30.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from codegend.daemon.cmd_serve import checked_token
+from codegend.daemon.cli.serve import checked_token
 from codegend.daemon.config import load_config
 from tests.daemon.conftest import serve_in_thread, two_model_yaml, with_server, write_config
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from codegend.daemon.client.connect import open_client
 from codegend.daemon.client_api import CompletionRequest, ModelInfo
 from codegend.daemon.config import load_config
-from codegend.daemon.connect import open_client
 from codegend.daemon.runtime_file import RuntimeInfo, write_runtime_info
 from codegend.engine.errors import CodegendError
 from tests.daemon.conftest import serve_in_thread, two_model_yaml, write_config
@@ -120,8 +120,8 @@ async def test_a_config_path_that_does_not_exist_is_a_clear_error(tmp_path: Path
 
 
 async def test_http_client_reports_an_unreachable_daemon(tmp_path: Path, parrots):
+    from codegend.daemon.client.http_client import HttpClient
     from codegend.daemon.client_api import DaemonUnavailable
-    from codegend.daemon.http_client import HttpClient
 
     config = load_config(write_config(tmp_path / "c.yaml", two_model_yaml(parrots)))
     with serve_in_thread(config) as url:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codegend.daemon.cmd_serve import checked_token, resolve_config
+from codegend.daemon.cli.serve import checked_token, resolve_config
 from codegend.daemon.config import (
     ConfigError,
     ModelConfig,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codegend.daemon.cli import COMMANDS
+from codegend.daemon.cli.main import COMMANDS
 
 
 def _codegend(*args: str, stdin: str | None = None, cwd: Path | None = None):

@@ -70,7 +70,7 @@ def test_eval_prints_a_row_per_recipe_and_writes_json_and_plot(tiny_codegen_dir,
     (("--heldout", "/nonexistent/code"), "not a directory"),
 ])
 def test_eval_rejects_bad_input_with_one_line(tiny_codegen_dir, args, message, capsys):
-    from codegend.daemon.cli import main
+    from codegend.daemon.cli.main import main
 
     assert main(["eval", "--model", str(tiny_codegen_dir), *args]) == 1
     captured = capsys.readouterr()

@@ -14,13 +14,13 @@ async def open_client(config_path: Path | None, embedded: bool) -> CompletionCli
 
     Raises ``ConfigError`` (a ``CodegendError``) when the config file is invalid.
     """
-    from codegend.daemon.cmd_serve import resolve_config
+    from codegend.daemon.cli.serve import resolve_config
     from codegend.daemon.config import read_token
 
     config = resolve_config(config_path)
     if embedded:
+        from codegend.daemon.client.embedded_client import EmbeddedClient
         from codegend.daemon.core import build_core
-        from codegend.daemon.embedded_client import EmbeddedClient
         from codegend.daemon.hot_swap import ConfigWatcher
 
         core = build_core(config)
@@ -29,7 +29,7 @@ async def open_client(config_path: Path | None, embedded: bool) -> CompletionCli
         if watcher is not None:
             watcher.start()
         return EmbeddedClient(core, watcher)
-    from codegend.daemon.autostart import AutoStartClient
+    from codegend.daemon.client.autostart import AutoStartClient
 
     client = AutoStartClient(config, read_token(config.server))
     client.connect_in_background()

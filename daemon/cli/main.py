@@ -16,13 +16,13 @@ from codegend import __version__
 
 # (name, module, one-line description) in the order `codegend --help` lists them.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("complete", "codegend.daemon.cmd_complete",
+    ("complete", "codegend.daemon.cli.complete",
      "complete a file at LINE:COL (or stdin) and print only the completion"),
-    ("export", "codegend.daemon.cmd_export",
+    ("export", "codegend.daemon.cli.export",
      "build (or find) a model's optimized, quantized ONNX artifact and print its manifest"),
-    ("eval", "codegend.daemon.cmd_eval",
+    ("eval", "codegend.daemon.cli.eval",
      "measure quantization recipes against fp32: quality, size and speed"),
-    ("serve", "codegend.daemon.cmd_serve",
+    ("serve", "codegend.daemon.cli.serve",
      "run the shared daemon: YAML-configured models behind an HTTP API on loopback"),
     ("lsp", "codegend.lsp.cmd_lsp",
      "run the language server on stdio for an editor (inline completions)"),

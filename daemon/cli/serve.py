@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from codegend.daemon.lifecycle import run_daemon
+    from codegend.daemon.http.lifecycle import run_daemon
 
     config = resolve_config(args.config, args.host, args.port)
     token = checked_token(config)

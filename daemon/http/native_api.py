@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from codegend import __version__
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore
-from codegend.daemon.http_support import (
+from codegend.daemon.http.support import (
     BearerAuth,
     BodyLimit,
     ClientGone,
@@ -82,7 +82,7 @@ class TokenizeBody(BaseModel):
 
 def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
     """The ASGI app over ``core``; with ``token`` every request needs that bearer token."""
-    from codegend.daemon.openai_api import build_openai_router
+    from codegend.daemon.http.openai_api import build_openai_router
 
     app = FastAPI(
         title="codegend", version=__version__,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore, InvalidRequest, RunningCompletion
-from codegend.daemon.http_support import (
+from codegend.daemon.http.support import (
     Text,
     error_payload,
     error_responses,

@@ -26,7 +26,7 @@ import uvicorn
 from codegend.daemon.config import DaemonConfig
 from codegend.daemon.core import build_core
 from codegend.daemon.hot_swap import ConfigWatcher
-from codegend.daemon.http_api import build_app
+from codegend.daemon.http.native_api import build_app
 from codegend.daemon.registry import Loader
 from codegend.daemon.runtime_file import RuntimeInfo, remove_runtime_info, write_runtime_info
 from codegend.engine.errors import CodegendError

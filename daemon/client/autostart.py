@@ -27,6 +27,7 @@ from typing import TypeVar
 import httpx
 from filelock import FileLock, Timeout
 
+from codegend.daemon.client.http_client import HttpClient
 from codegend.daemon.client_api import (
     CompletionChunk,
     CompletionRequest,
@@ -36,7 +37,6 @@ from codegend.daemon.client_api import (
     ModelStatus,
 )
 from codegend.daemon.config import DaemonConfig, is_loopback_host
-from codegend.daemon.http_client import HttpClient
 from codegend.daemon.runtime_file import LOCK_FILE, LOG_FILE, read_runtime_info, runtime_dir
 
 log = logging.getLogger(__name__)
