@@ -12,7 +12,7 @@ import ipaddress
 import os
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +128,20 @@ def load_config(path: Path) -> DaemonConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the config file ({err})") from err
     return parse_config(text, path)
+
+
+def resolve_config(
+    path: Path | None, host: str | None = None, port: int | None = None
+) -> DaemonConfig:
+    """The config a command runs with: the named file, the default file, or the built-in."""
+    if path is None and default_config_path().is_file():
+        path = default_config_path()
+    config = load_config(path.expanduser().resolve()) if path else default_config()
+    server = config.server
+    if host is not None or port is not None:
+        server = replace(server, host=host or server.host,
+                         port=server.port if port is None else port)
+    return replace(config, server=server)
 
 
 def parse_config(text: str, path: Path | None = None) -> DaemonConfig:

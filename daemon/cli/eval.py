@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codegend.daemon.cli.complete import add_model_source_arguments
+from codegend.daemon.cli.model_arguments import add_model_source_arguments
 
 DEFAULT_RECIPES = "dynamic-int8,static-int8,int4-weight-only"
 

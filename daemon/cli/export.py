@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from codegend.daemon.cli.complete import add_model_arguments, model_spec
+from codegend.daemon.cli.model_arguments import add_model_arguments, model_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -23,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from codegend.daemon.config import resolve_config
     from codegend.daemon.http.lifecycle import run_daemon
 
     config = resolve_config(args.config, args.host, args.port)
@@ -36,20 +36,6 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def resolve_config(path: Path | None, host: str | None = None, port: int | None = None):
-    """The config a command runs with: the named file, the default file, or the built-in."""
-    from codegend.daemon.config import default_config, default_config_path, load_config
-
-    if path is None and default_config_path().is_file():
-        path = default_config_path()
-    config = load_config(path.expanduser().resolve()) if path else default_config()
-    server = config.server
-    if host is not None or port is not None:
-        server = replace(server, host=host or server.host,
-                         port=server.port if port is None else port)
-    return replace(config, server=server)
 
 
 def checked_token(config) -> str | None:

@@ -14,8 +14,7 @@ async def open_client(config_path: Path | None, embedded: bool) -> CompletionCli
 
     Raises ``ConfigError`` (a ``CodegendError``) when the config file is invalid.
     """
-    from codegend.daemon.cli.serve import resolve_config
-    from codegend.daemon.config import read_token
+    from codegend.daemon.config import read_token, resolve_config
 
     config = resolve_config(config_path)
     if embedded:

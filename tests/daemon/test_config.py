@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codegend.daemon.cli.serve import checked_token, resolve_config
+from codegend.daemon.cli.serve import checked_token
 from codegend.daemon.config import (
     ConfigError,
     ModelConfig,
@@ -16,6 +16,7 @@ from codegend.daemon.config import (
     load_config,
     parse_config,
     read_token,
+    resolve_config,
 )
 
 ISSUE_YAML = """\

@@ -1,0 +1,39 @@
+"""The options that pick, place and run a model, shared by every command that loads one.
+
+`complete` and `export` take the whole set; `eval` compares recipes instead of choosing one,
+so it takes only the source options.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which model, and how many threads run it: every command that loads a model."""
+    parser.add_argument("--model", default=None, metavar="SRC",
+                        help="model directory, builtin:NAME, or cached hub id "
+                             "(default: the embedded builtin:tiny-py)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads (default: physical cores)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The source options plus the recipe and the device: what `complete` and `export` take."""
+    add_model_source_arguments(parser)
+    parser.add_argument("--quantization", default=None, metavar="RECIPE[:KEY=VALUE...]",
+                        help="none, dynamic-int8, static-int8 or int4-weight-only, with options "
+                             "(e.g. int4-weight-only:algorithm=gptq); default: dynamic-int8 on "
+                             "CPU, none on CUDA")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def model_spec(args: argparse.Namespace, **fields):
+    """The ModelSpec the shared model options describe (plus command-specific ``fields``)."""
+    from codegend.engine.loader import ModelSpec
+    from codegend.engine.model_source import DEFAULT_MODEL
+    from codegend.engine.quant.recipes import parse_recipe
+
+    name, options = parse_recipe(args.quantization) if args.quantization else (None, {})
+    return ModelSpec(source=args.model or DEFAULT_MODEL, device=args.device, threads=args.threads,
+                     quantization=name, quantization_options=tuple(options.items()), **fields)
