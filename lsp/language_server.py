@@ -1,6 +1,6 @@
 """The language server object: settings, command-line options and the one service.
 
-Kept apart from the handlers (``server``, ``custom_methods``) so that each can name the
+Kept apart from the handlers (``handlers``, ``custom_methods``) so that each can name the
 server's type without importing the other.
 """
 
