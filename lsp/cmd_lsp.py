@@ -40,7 +40,7 @@ def _stats_path() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegend.lsp.handlers import build_server
+    from codegend.lsp.server import build_server
     from codegend.lsp.settings import ServerOptions
 
     if not getattr(args, "debug", False):

@@ -18,7 +18,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from codegend.lsp.language_server import CodegendLanguageServer
+from codegend.lsp.server import CodegendLanguageServer
 
 logger = logging.getLogger(__name__)
 

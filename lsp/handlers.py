@@ -1,8 +1,8 @@
-"""The codegend language server: LSP 3.18 inline completions over pygls.
+"""The standard LSP methods codegend answers: LSP 3.18 inline completions over pygls.
 
-Handlers are flat functions named after their LSP method, taking the server first; they
-translate between LSP and the completion service and hold no state of their own. All state
-lives on the server object (``language_server``): its settings and the one
+Handlers are flat functions named after their LSP method, taking the server first (``ls``);
+they translate between LSP and the completion service and hold no state of their own. All
+state lives on the server object (``server``): its settings and the one
 :class:`CompletionService`. The codegend-specific requests are in ``custom_methods``.
 """
 
@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from pathlib import Path
 
 from lsprotocol import types
 
-from codegend.daemon.client_api import CompletionClient
-from codegend.lsp import custom_methods
 from codegend.lsp.connection import EngineStatus
 from codegend.lsp.cursor import CursorContext
 from codegend.lsp.documents import (
@@ -26,9 +23,8 @@ from codegend.lsp.documents import (
     selected_columns,
     snippets_for,
 )
-from codegend.lsp.language_server import ClientOpener, CodegendLanguageServer
+from codegend.lsp.server import CodegendLanguageServer
 from codegend.lsp.service import Suggestion
-from codegend.lsp.settings import ServerOptions
 from codegend.lsp.trigger import is_identifier_char
 
 logger = logging.getLogger(__name__)
@@ -203,12 +199,8 @@ def _word_before(line_prefix: str) -> str:
     return line_prefix[start:]
 
 
-def build_server(
-    options: ServerOptions, open_client: ClientOpener | None = None
-) -> CodegendLanguageServer:
-    """The server with every handler registered; ``open_client`` defaults to the daemon's
-    (in-process with ``options.embedded``, else the shared daemon, started if needed)."""
-    server = CodegendLanguageServer(options, open_client or _daemon_opener(options))
+def register(server: CodegendLanguageServer) -> None:
+    """Register every standard LSP method this server answers."""
     features = [
         (types.INITIALIZE, initialize, None),
         (types.INITIALIZED, initialized, None),
@@ -226,14 +218,3 @@ def build_server(
     ]
     for method, handler, feature_options in features:
         server.feature(method, feature_options)(handler)
-    custom_methods.register(server)
-    return server
-
-
-def _daemon_opener(options: ServerOptions) -> ClientOpener:
-    async def open_daemon_client(config_path: str | None) -> CompletionClient:
-        from codegend.daemon.client.connect import open_client
-
-        return await open_client(Path(config_path) if config_path else None, options.embedded)
-
-    return open_daemon_client

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    from codegend.lsp.handlers import build_server
+    from codegend.lsp.server import build_server
     from codegend.lsp.settings import ServerOptions
     from tests.pipeline.fake_client import ScriptedClient
 

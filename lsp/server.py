@@ -1,7 +1,8 @@
-"""The language server object: settings, command-line options and the one service.
+"""The language server: settings, command-line options and the one service, built in one place.
 
-Kept apart from the handlers (``handlers``, ``custom_methods``) so that each can name the
-server's type without importing the other.
+``build_server`` is the only place a server is made: the object that holds all state, with
+the standard handlers (``handlers``) and codegend's own requests (``custom_methods``)
+registered on it.
 """
 
 from __future__ import annotations
@@ -91,3 +92,26 @@ class CodegendLanguageServer(LanguageServer):
         moved = settings.config_path != previous.config_path and not self.options.config_path
         if moved and connection.started:
             connection.start(self._opener())  # a different daemon config: reopen
+
+
+def build_server(
+    options: ServerOptions, open_client: ClientOpener | None = None
+) -> CodegendLanguageServer:
+    """The server with every handler registered; ``open_client`` defaults to the daemon's
+    (in-process with ``options.embedded``, else the shared daemon, started if needed)."""
+    # Imported here: both name this module's server type in their handlers' annotations.
+    from codegend.lsp import custom_methods, handlers
+
+    server = CodegendLanguageServer(options, open_client or _daemon_opener(options))
+    handlers.register(server)
+    custom_methods.register(server)
+    return server
+
+
+def _daemon_opener(options: ServerOptions) -> ClientOpener:
+    async def open_daemon_client(config_path: str | None) -> CompletionClient:
+        from codegend.daemon.client.connect import open_client
+
+        return await open_client(Path(config_path) if config_path else None, options.embedded)
+
+    return open_daemon_client
