@@ -41,3 +41,31 @@ def export_checkpoint(
     for name in TOKENIZER_FILES:
         shutil.copyfile(tokenizer_dir / name, output_dir / name)
     return {key: value for key, value in state.items() if key not in ("model", "optimizer")}
+
+
+def plot_loss(run_dir: Path, output: Path, title: str) -> None:
+    """The training loss curve (and a cooldown branch's, when there is one) as a PNG."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name, label in (("metrics.jsonl", "training"), ("cooldown_metrics.jsonl", "cooldown")):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        records = sorted({r["step"]: r for r in records}.values(), key=lambda r: r["step"])
+        axis.plot([r["step"] for r in records], [r["loss"] for r in records], label=label)
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss (nats/token)")
+    axis.set_yscale("log")
+    axis.set_title(f"{title}: training loss")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)

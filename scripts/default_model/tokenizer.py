@@ -1,10 +1,15 @@
-"""A byte-level BPE tokenizer for Python source, with whitespace runs as single tokens.
+"""A byte-level BPE tokenizer for source code, with whitespace runs as single tokens.
 
 Indentation is most of the whitespace in Python, and a plain byte-level BPE spends many
 tokens (and many merges) on it. Like CodeGen's tokenizer, runs of 2..N spaces and of 2..N
 tabs are added tokens: the tokenizer matches them (longest first) before pre-tokenization,
 so `        return` is one indentation token and `return`. The BPE is trained on the text
 between those runs, exactly as it will be seen when encoding.
+
+Special tokens follow the StarCoder convention, so the engine treats our models like every
+StarCoder-family model: `<|endoftext|>` (id 0) between files and at the end of an infilled
+middle, and the fill-in-the-middle markers `<fim_prefix>`, `<fim_middle>`, `<fim_suffix>`,
+`<fim_pad>` (ids 1-4).
 
 Byte-level BPE with no normalizer encodes any string and decodes back to it exactly.
 """
@@ -18,6 +23,9 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 END_OF_TEXT = "<|endoftext|>"
+FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD = "<fim_prefix>", "<fim_middle>", "<fim_suffix>", \
+    "<fim_pad>"
+SPECIAL_TOKENS = (END_OF_TEXT, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD)
 MAX_SPACE_RUN = 32
 MAX_TAB_RUN = 8
 _WHITESPACE_RUN = re.compile(r"( {2,}|\t{2,})")
@@ -48,7 +56,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     trainer = trainers.BpeTrainer(
         vocab_size=bpe_vocab_size,
         min_frequency=2,
-        special_tokens=[END_OF_TEXT],
+        special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -69,6 +77,7 @@ def save_tokenizer(tokenizer: Tokenizer, directory: Path, model_max_length: int)
         eos_token=END_OF_TEXT,
         unk_token=END_OF_TEXT,
         pad_token=END_OF_TEXT,
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
         model_max_length=model_max_length,
         # Decoding must give back the source exactly; the clean-up would eat spaces
         # before punctuation.

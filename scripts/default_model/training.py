@@ -1,11 +1,17 @@
-"""Training the default model: packed token windows, AdamW, warmup + cosine, checkpoints.
+"""Training a default model: packed rows, AdamW, warmup-stable-decay, checkpoints.
 
 Every batch is a pure function of (seed, step), and dropout is off, so a run resumed from a
 checkpoint takes the same steps it would have taken without stopping.
+
+The schedule is warmup, a constant rate, then a linear decay. A run can also branch a
+*cooldown* from its latest checkpoint (`cooldown_steps`): the decay alone, written to its own
+file, while the main checkpoint stays in the stable phase and can train on. That is how a
+CPU run of unknown length still ships a fully decayed model whenever it has to stop.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -16,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import CodeGenConfig, CodeGenForCausalLM
+from transformers import CodeGenConfig
+
+from .train_model import TrainableCodeGen
 
 CHECKPOINT_NAME = "checkpoint.pt"
+COOLDOWN_NAME = "cooldown.pt"
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,10 @@ class TrainSettings:
         return max(1, self.train_tokens // self.tokens_per_step)
 
 
-def learning_rate(step: int, total_steps: int | None, settings: TrainSettings) -> float:
-    """Warmup, constant, then linear decay over the last decay_fraction of total_steps.
+def learning_rate(step: int, total_steps: int | None, settings: TrainSettings,
+                  decay_start: int | None = None) -> float:
+    """Warmup, constant, then linear decay over the last decay_fraction of total_steps
+    (or from decay_start, for a cooldown branch).
 
     This warmup-stable-decay shape lets a time-budgeted run fix its length late (while the
     rate is still constant) and still end with a full decay; total_steps is None until then.
@@ -91,7 +102,8 @@ def learning_rate(step: int, total_steps: int | None, settings: TrainSettings) -
         return settings.peak_lr * (step + 1) / settings.warmup_steps
     if total_steps is None:
         return settings.peak_lr
-    decay_start = decay_start_step(total_steps, settings)
+    if decay_start is None:
+        decay_start = decay_start_step(total_steps, settings)
     if step < decay_start:
         return settings.peak_lr
     progress = min(1.0, (step - decay_start + 1) / max(1, total_steps - decay_start))
@@ -102,15 +114,25 @@ def decay_start_step(total_steps: int, settings: TrainSettings) -> int:
     return max(settings.warmup_steps, round(total_steps * (1 - settings.decay_fraction)))
 
 
-def batch_for_step(tokens: np.ndarray, step: int, settings: TrainSettings) -> torch.Tensor:
-    """[B, T+1] windows of the packed token stream at offsets drawn from (seed, step)."""
-    window = settings.seq_len + 1
-    if len(tokens) <= window:
-        raise SystemExit(f"only {len(tokens)} training tokens; need more than {window}")
-    rng = np.random.default_rng([settings.seed, step])
-    starts = rng.integers(0, len(tokens) - window, size=settings.batch_size)
-    rows = np.stack([tokens[s : s + window] for s in starts]).astype(np.int64)
-    return torch.from_numpy(rows)
+@functools.lru_cache(maxsize=2)
+def _epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def batch_for_step(rows: np.ndarray, masks: np.ndarray, step: int,
+                   settings: TrainSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows [B, T+1] and their target masks: each epoch visits every row once, in an order
+    drawn from (seed, epoch)."""
+    if rows.shape[1] != settings.seq_len + 1:
+        raise SystemExit(f"the rows hold {rows.shape[1] - 1} positions, not --seq-len "
+                         f"{settings.seq_len}: rebuild them")
+    first = step * settings.batch_size
+    picked = []
+    for position in range(first, first + settings.batch_size):
+        epoch, offset = divmod(position, len(rows))
+        picked.append(_epoch_order(settings.seed, epoch, len(rows))[offset])
+    tokens = torch.from_numpy(rows[picked].astype(np.int64))
+    return tokens, torch.from_numpy(masks[picked])
 
 
 def pick_device() -> torch.device:
@@ -139,8 +161,18 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross entropy over the positions the mask trains."""
+    losses = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none"
+    )
+    weights = mask[:, 1:].reshape(-1).float()
+    return (losses * weights).sum() / weights.sum().clamp(min=1)
+
+
 def train(
-    tokens: np.ndarray,
+    rows: np.ndarray,
+    masks: np.ndarray,
     shape: ModelShape,
     settings: TrainSettings,
     end_of_text_id: int,
@@ -148,20 +180,27 @@ def train(
     resume: bool,
     log: Callable[[str], None],
     stop_after_steps: int | None = None,
+    cooldown_steps: int | None = None,
 ) -> dict:
     """Train (or continue) the run in run_dir; returns the last checkpoint state.
 
     stop_after_steps ends this invocation early (with a checkpoint) so that a run can be
-    trained in pieces with resume; the schedule is unchanged by it.
+    trained in pieces with resume; the schedule is unchanged by it. cooldown_steps branches
+    a decay of that many steps from the main checkpoint into COOLDOWN_NAME.
     """
     torch.manual_seed(settings.seed)
     device = pick_device()
-    model = CodeGenForCausalLM(shape.config(end_of_text_id)).to(device)
+    model = TrainableCodeGen(shape.config(end_of_text_id)).to(device)
     optimizer = _optimizer(model, settings)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step, elapsed, total_steps = 0, 0.0, settings.total_steps
+    decay_start = None
     if settings.time_budget_minutes is None and total_steps is None:
         raise SystemExit("give a token budget or a time budget")
+    if cooldown_steps is not None:
+        if not checkpoint_path.exists():
+            raise SystemExit(f"--cooldown-steps: no checkpoint at {checkpoint_path} to branch")
+        resume = True
     if resume and checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
         if state["shape"] != asdict(shape) or state["settings"] != asdict(settings):
@@ -170,6 +209,11 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, total_steps = state["step"], state["elapsed_s"], state["total_steps"]
         log(f"resumed at step {step} ({elapsed:.0f}s trained so far)")
+    if cooldown_steps is not None:
+        decay_start, total_steps = step, step + cooldown_steps
+        checkpoint_path = run_dir / COOLDOWN_NAME
+        log(f"cooldown: decaying the rate over steps {step}..{total_steps} into "
+            f"{checkpoint_path.name}")
     parameters = sum(p.numel() for p in model.parameters())
     log(f"device={device} parameters={parameters} steps={total_steps or 'by time'} "
         f"tokens/step={settings.tokens_per_step}")
@@ -186,13 +230,16 @@ def train(
             "settings": asdict(settings),
             "parameters": parameters,
             "device": str(device),
+            "cooldown_from": decay_start,
         }
 
     model.train()
-    metrics = (run_dir / "metrics.jsonl").open("a", encoding="utf-8")
+    metrics_name = "metrics.jsonl" if cooldown_steps is None else "cooldown_metrics.jsonl"
+    metrics = (run_dir / metrics_name).open("a", encoding="utf-8")
     last_save = time.monotonic()
     window_start, window_loss, window_steps = time.monotonic(), 0.0, 0
-    budget_s = (settings.time_budget_minutes or 0) * 60
+    # A cooldown's length is its step count, whatever the main run's time budget was.
+    budget_s = (settings.time_budget_minutes or 0) * 60 if cooldown_steps is None else 0
     first_step = step
     while total_steps is None or step < total_steps:
         if stop_after_steps is not None and step - first_step >= stop_after_steps:
@@ -206,15 +253,13 @@ def train(
             log(f"stopping at step {step}: 10% past the time budget, before the decay ended")
             break
         started = time.monotonic()
-        lr = learning_rate(step, total_steps, settings)
+        lr = learning_rate(step, total_steps, settings, decay_start)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = batch_for_step(tokens, step, settings).to(device)
+        tokens, mask = (t.to(device) for t in batch_for_step(rows, masks, step, settings))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.bf16):
-            logits = model(input_ids=batch[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1)
-        )
+            logits = model(tokens[:, :-1])
+        loss = masked_loss(logits, tokens, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
