@@ -46,7 +46,7 @@ from pygls.lsp.client import LanguageClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_FILE = ROOT / "lsp" / "prompt.py"
+DEFAULT_FILE = ROOT / "lsp" / "pipeline" / "prompt.py"
 CACHE_TARGET_MS = 5.0
 
 

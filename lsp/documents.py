@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from lsprotocol import types
 from pygls.workspace import TextDocument, Workspace
 
-from codegend.lsp.completion_cache import Insertion
-from codegend.lsp.cursor import CursorContext, client_units_before, locate_cursor
-from codegend.lsp.prompt import MAX_SNIPPETS, Snippet, snippet_from_lines
+from codegend.lsp.pipeline.completion_cache import Insertion
+from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, locate_cursor
+from codegend.lsp.pipeline.prompt import MAX_SNIPPETS, Snippet, snippet_from_lines
 from codegend.lsp.service import DocumentActivity
 
 

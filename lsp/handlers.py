@@ -15,7 +15,6 @@ import os
 from lsprotocol import types
 
 from codegend.lsp.connection import EngineStatus
-from codegend.lsp.cursor import CursorContext
 from codegend.lsp.documents import (
     client_position,
     cursor_at,
@@ -23,9 +22,10 @@ from codegend.lsp.documents import (
     selected_columns,
     snippets_for,
 )
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.trigger import is_identifier_char
 from codegend.lsp.server import CodegendLanguageServer
 from codegend.lsp.service import Suggestion
-from codegend.lsp.trigger import is_identifier_char
 
 logger = logging.getLogger(__name__)
 

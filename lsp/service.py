@@ -16,15 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from codegend.lsp.completion_cache import CachedSuggestion, CompletionCache, Insertion
 from codegend.lsp.connection import EngineConnection
-from codegend.lsp.cursor import CursorContext
 from codegend.lsp.inflight import InflightRequests, debounce
-from codegend.lsp.pipeline import run_pipeline
-from codegend.lsp.prompt import Snippet, TokenCountCache
+from codegend.lsp.pipeline.completion_cache import CachedSuggestion, CompletionCache, Insertion
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache
+from codegend.lsp.pipeline.run import run_pipeline
+from codegend.lsp.pipeline.trigger import should_complete
 from codegend.lsp.settings import Settings
 from codegend.lsp.stats import AcceptanceStats, SessionCounters
-from codegend.lsp.trigger import should_complete
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ nothing at all. The ``maxCompletion`` setting caps or widens this.
 from __future__ import annotations
 
 from codegend.daemon.client_api import CompletionMode
-from codegend.lsp.cursor import CursorContext
-from codegend.lsp.indentation import indent_width, is_blank
-from codegend.lsp.languages import strip_line_comment
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.indentation import indent_width, is_blank
+from codegend.lsp.pipeline.languages import strip_line_comment
 from codegend.lsp.settings import MaxCompletion
 
 BLOCK_OPENERS = (":", "{", "(", "[", "=>")

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from codegend.daemon.client_api import CompletionClient, ModelInfo
-from codegend.lsp.cursor import CursorContext, strip_line_ending
-from codegend.lsp.indentation import is_blank
-from codegend.lsp.languages import line_comment
+from codegend.lsp.pipeline.cursor import CursorContext, strip_line_ending
+from codegend.lsp.pipeline.indentation import is_blank
+from codegend.lsp.pipeline.languages import line_comment
 
 CountTokens = Callable[[list[str]], Awaitable[list[int]]]
 

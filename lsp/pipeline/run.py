@@ -18,14 +18,14 @@ from codegend.daemon.client_api import (
     CompletionMode,
     CompletionRequest,
 )
-from codegend.lsp.completion_mode import choose_mode
-from codegend.lsp.cursor import CursorContext
-from codegend.lsp.indentation import detect_indent_style
-from codegend.lsp.postprocess import Candidate, PostprocessContext, postprocess
-from codegend.lsp.prompt import Snippet, TokenCountCache, build_prompt
+from codegend.lsp.pipeline.completion_mode import choose_mode
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.indentation import detect_indent_style
+from codegend.lsp.pipeline.postprocess import Candidate, PostprocessContext, postprocess
+from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache, build_prompt
+from codegend.lsp.pipeline.stop_rules import StreamingStop, stop_rule_for
 from codegend.lsp.settings import MaxCompletion
 from codegend.lsp.stats import SessionCounters
-from codegend.lsp.stop_rules import StreamingStop, stop_rule_for
 
 logger = logging.getLogger(__name__)
 INDENT_SAMPLE_LINES = 200  # lines either side of the cursor that decide tabs vs spaces

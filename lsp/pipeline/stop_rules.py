@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from codegend.daemon.client_api import CompletionMode
-from codegend.lsp.indentation import DEFAULT_TAB_SIZE, indent_width, is_blank
+from codegend.lsp.pipeline.indentation import DEFAULT_TAB_SIZE, indent_width, is_blank
 
 
 class StopRule(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codegend.lsp.cursor import CursorContext
+from codegend.lsp.pipeline.cursor import CursorContext
 
 # What may follow the cursor on its line for an automatic completion to still make sense.
 CLOSING_PUNCTUATION = frozenset(")]}>\"'`;:,. \t")

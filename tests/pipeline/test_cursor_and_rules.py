@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from codegend.lsp.completion_mode import choose_mode
-from codegend.lsp.cursor import CursorContext, client_units_before, locate_cursor
+from codegend.lsp.pipeline.completion_mode import choose_mode
+from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, locate_cursor
+from codegend.lsp.pipeline.stop_rules import BlockStop, LineStop, StreamingStop
+from codegend.lsp.pipeline.trigger import should_complete
 from codegend.lsp.settings import Settings, settings_from_json
-from codegend.lsp.stop_rules import BlockStop, LineStop, StreamingStop
-from codegend.lsp.trigger import should_complete
 
 
 def utf16(ch: str) -> int:

@@ -6,10 +6,15 @@ from collections import Counter
 
 import pytest
 
-from codegend.lsp.completion_mode import choose_mode
-from codegend.lsp.cursor import CursorContext
-from codegend.lsp.indentation import detect_indent_style
-from codegend.lsp.postprocess import POSTPROCESSORS, Candidate, PostprocessContext, postprocess
+from codegend.lsp.pipeline.completion_mode import choose_mode
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.indentation import detect_indent_style
+from codegend.lsp.pipeline.postprocess import (
+    POSTPROCESSORS,
+    Candidate,
+    PostprocessContext,
+    postprocess,
+)
 from tests.pipeline.golden_cases import GoldenCase, load_cases
 
 CASES = load_cases()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codegend.lsp.cursor import CursorContext
-from codegend.lsp.prompt import Snippet, TokenCountCache, build_prompt
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache, build_prompt
 from tests.pipeline.fake_client import ScriptedClient
 
 pytestmark = pytest.mark.asyncio

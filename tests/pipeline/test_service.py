@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from codegend.lsp.completion_cache import Insertion
 from codegend.lsp.connection import EngineConnection, EngineStatus
-from codegend.lsp.cursor import CursorContext
+from codegend.lsp.pipeline.completion_cache import Insertion
+from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import Settings
 from codegend.lsp.stats import AcceptanceStats

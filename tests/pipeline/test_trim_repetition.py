@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codegend.lsp.postprocess.trim_repetition import first_loop
+from codegend.lsp.pipeline.postprocess.trim_repetition import first_loop
 
 
 @pytest.mark.parametrize(

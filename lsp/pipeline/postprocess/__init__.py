@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from codegend.lsp.postprocess.balance_brackets import balance_brackets
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext, Postprocessor
-from codegend.lsp.postprocess.cut_at_stop import cut_at_stop
-from codegend.lsp.postprocess.drop_empty import drop_empty
-from codegend.lsp.postprocess.drop_suffix_repeat import drop_suffix_repeat
-from codegend.lsp.postprocess.normalize_indentation import normalize_indentation
-from codegend.lsp.postprocess.trim_repetition import trim_repetition
-from codegend.lsp.postprocess.trim_suffix_overlap import trim_suffix_overlap
+from codegend.lsp.pipeline.postprocess.balance_brackets import balance_brackets
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext, Postprocessor
+from codegend.lsp.pipeline.postprocess.cut_at_stop import cut_at_stop
+from codegend.lsp.pipeline.postprocess.drop_empty import drop_empty
+from codegend.lsp.pipeline.postprocess.drop_suffix_repeat import drop_suffix_repeat
+from codegend.lsp.pipeline.postprocess.normalize_indentation import normalize_indentation
+from codegend.lsp.pipeline.postprocess.trim_repetition import trim_repetition
+from codegend.lsp.pipeline.postprocess.trim_suffix_overlap import trim_suffix_overlap
 
 POSTPROCESSORS: tuple[tuple[str, Postprocessor], ...] = (
     ("cut_at_stop", cut_at_stop),

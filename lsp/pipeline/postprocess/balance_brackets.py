@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from codegend.lsp.languages import line_comment
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.languages import line_comment
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = frozenset(PAIRS.values())

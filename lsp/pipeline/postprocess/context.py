@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from codegend.daemon.client_api import CompletionMode
-from codegend.lsp.cursor import CursorContext
-from codegend.lsp.indentation import IndentStyle
-from codegend.lsp.stop_rules import StopRule, stop_rule_for
+from codegend.lsp.pipeline.cursor import CursorContext
+from codegend.lsp.pipeline.indentation import IndentStyle
+from codegend.lsp.pipeline.stop_rules import StopRule, stop_rule_for
 
 SUFFIX_LINES = 20  # lines after the cursor the rules compare against
 

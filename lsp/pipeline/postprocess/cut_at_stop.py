@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 
 def cut_at_stop(item: Candidate, context: PostprocessContext) -> Candidate | None:

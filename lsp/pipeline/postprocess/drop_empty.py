@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 
 def drop_empty(item: Candidate, context: PostprocessContext) -> Candidate | None:

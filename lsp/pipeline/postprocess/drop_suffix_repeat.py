@@ -7,8 +7,8 @@ that ends inside a word (``foo`` before ``foobar``) is not a repeat.
 
 from __future__ import annotations
 
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
-from codegend.lsp.trigger import is_identifier_char
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.trigger import is_identifier_char
 
 
 def _squash(text: str) -> str:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 from math import gcd
 
-from codegend.lsp.indentation import (
+from codegend.lsp.pipeline.indentation import (
     DEFAULT_TAB_SIZE,
     IndentStyle,
     indent_width,
     is_blank,
     leading_whitespace,
 )
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 
 def _space_unit(lines: list[str]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 MIN_UNIT = 4  # shorter cycles ("0, 0, 0") are common in real code
 MAX_UNIT = 80  # a repeated line longer than this is rare enough to let through

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from codegend.lsp.indentation import is_blank
-from codegend.lsp.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.indentation import is_blank
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 
 def _trim_line_overlap(text: str, rest_of_line: str) -> str:
