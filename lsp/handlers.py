@@ -3,7 +3,7 @@
 Handlers are flat functions named after their LSP method, taking the server first (``ls``);
 they translate between LSP and the completion service and hold no state of their own. All
 state lives on the server object (``server``): its settings and the one
-:class:`CompletionService`. The codegend-specific requests are in ``custom_methods``.
+:class:`CompletionService`. The codegend-specific requests are in ``codegend_methods``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 
 from lsprotocol import types
 
-from codegend.lsp.connection import EngineStatus
+from codegend.lsp.daemon_connection import EngineStatus
 from codegend.lsp.documents import (
     client_position,
     cursor_at,

@@ -1,7 +1,7 @@
 """The language server: settings, command-line options and the one service, built in one place.
 
 ``build_server`` is the only place a server is made: the object that holds all state, with
-the standard handlers (``handlers``) and codegend's own requests (``custom_methods``)
+the standard handlers (``handlers``) and codegend's own requests (``codegend_methods``)
 registered on it.
 """
 
@@ -17,9 +17,9 @@ from pygls.lsp.server import LanguageServer
 
 from codegend import __version__
 from codegend.daemon.client_api import CompletionClient
-from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.daemon_connection import DaemonConnection, EngineStatus
+from codegend.lsp.jsonrpc import CodegendProtocol, plain_json_converter
 from codegend.lsp.parent_watch import exit_when_gone
-from codegend.lsp.protocol import CodegendProtocol, plain_json_converter
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
 from codegend.lsp.stats import AcceptanceStats
@@ -42,7 +42,7 @@ class CodegendLanguageServer(LanguageServer):
         self.initial_settings = Settings()  # from initializationOptions
         self.settings = Settings()  # initial settings with workspace/configuration on top
         stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
-        connection = EngineConnection(
+        connection = DaemonConnection(
             self._opener(), self.publish_status,
             lambda message: self.show(types.MessageType.Warning, message),
         )
@@ -100,11 +100,11 @@ def build_server(
     """The server with every handler registered; ``open_client`` defaults to the daemon's
     (in-process with ``options.embedded``, else the shared daemon, started if needed)."""
     # Imported here: both name this module's server type in their handlers' annotations.
-    from codegend.lsp import custom_methods, handlers
+    from codegend.lsp import codegend_methods, handlers
 
     server = CodegendLanguageServer(options, open_client or _daemon_opener(options))
     handlers.register(server)
-    custom_methods.register(server)
+    codegend_methods.register(server)
     return server
 
 

@@ -1,7 +1,7 @@
 """The completion service: all mutable state of the language server, in one object.
 
 Built once per server (see ``server.build_server``) and passed to every handler through the
-server. It owns the engine connection, the completion cache, the requests in flight, the
+server. It owns the daemon connection, the completion cache, the requests in flight, the
 token-count cache, document activity (for snippets) and the statistics, and runs one
 completion: cache → should we complete → debounce → pipeline.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from codegend.lsp.connection import EngineConnection
+from codegend.lsp.daemon_connection import DaemonConnection
 from codegend.lsp.inflight import InflightRequests, debounce
 from codegend.lsp.pipeline.completion_cache import CachedSuggestion, CompletionCache, Insertion
 from codegend.lsp.pipeline.cursor import CursorContext
@@ -59,7 +59,7 @@ class DocumentActivity:
 
 
 class CompletionService:
-    def __init__(self, connection: EngineConnection, stats: AcceptanceStats) -> None:
+    def __init__(self, connection: DaemonConnection, stats: AcceptanceStats) -> None:
         self.connection = connection
         self.stats = stats
         self.counters = SessionCounters()

@@ -24,7 +24,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "measure quantization recipes against fp32: quality, size and speed"),
     ("serve", "codegend.daemon.cli.serve",
      "run the shared daemon: YAML-configured models behind an HTTP API on loopback"),
-    ("lsp", "codegend.lsp.cmd_lsp",
+    ("lsp", "codegend.lsp.cli_command",
      "run the language server on stdio for an editor (inline completions)"),
 )
 

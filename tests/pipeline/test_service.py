@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from codegend.lsp.connection import EngineConnection, EngineStatus
+from codegend.lsp.daemon_connection import DaemonConnection, EngineStatus
 from codegend.lsp.pipeline.completion_cache import Insertion
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.service import CompletionService
@@ -25,7 +25,7 @@ async def _service(client: ScriptedClient) -> tuple[CompletionService, list[Engi
     async def opener():
         return client
 
-    connection = EngineConnection(opener, published.append)
+    connection = DaemonConnection(opener, published.append)
     connection.start()
     await connection.wait_opened()
     return CompletionService(connection, AcceptanceStats()), published
@@ -138,7 +138,7 @@ async def test_an_engine_that_cannot_start_is_reported() -> None:
     async def broken_opener():
         raise OSError("config.yaml: no such file")
 
-    connection = EngineConnection(broken_opener, published.append)
+    connection = DaemonConnection(broken_opener, published.append)
     connection.start()
     await connection.wait_opened()
     assert [s.state for s in published] == ["loading", "failed"]

@@ -1,7 +1,7 @@
 """The codegend-specific part of the protocol, which the VS Code extension relies on.
 
 - notification ``codegend/status`` (server → client) {state, model, message}: sent by the
-  server whenever the engine's state changes (see ``connection``);
+  server whenever the engine's state changes (see ``daemon_connection``);
 - request ``codegend/stats`` → {acceptance: [{model, language, shown, accepted,
   acceptedCharacters}], session: {requests, answeredByModel, answeredFromCache, ...}};
 - request ``codegend/models`` → {models: [{name, state, reason}], active};

@@ -39,7 +39,7 @@ def describe_error(err: BaseException) -> str:
     return text.splitlines()[0]
 
 
-class EngineConnection:
+class DaemonConnection:
     def __init__(
         self,
         opener: Opener,
