@@ -11,7 +11,7 @@ codes sit exactly on the grid that MatMulNBits stores.
 
 Inputs come from the float graph in one pass (all layers calibrated on fp32 activations).
 We write our own because the GPTQ that ONNX Runtime 1.31 vendors takes a column of ``U``
-where it needs a row and so never compensates (tests/quantization/test_int4.py).
+where it needs a row and so never compensates (tests/engine/quant/test_int4.py).
 """
 
 from __future__ import annotations

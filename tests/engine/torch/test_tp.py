@@ -14,7 +14,7 @@ import torch
 from codegend.engine.errors import ModelSourceError
 from codegend.engine.torch.codegen import QKV_BLOCKS, CodeGenShape, load_codegen
 from codegend.engine.torch.tp import apply_tp, merge_qkv_shards, qkv_shard_rows
-from tests.test_tp_codegen_model import save_hf_codegen
+from tests.engine.torch.test_codegen import save_hf_codegen
 
 
 @pytest.mark.parametrize(("n_head", "world_size"), [

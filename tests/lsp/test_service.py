@@ -12,7 +12,7 @@ from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import Settings
 from codegend.lsp.stats import AcceptanceStats
-from tests.pipeline.fake_client import ScriptedClient
+from tests.lsp.fake_client import ScriptedClient
 
 pytestmark = pytest.mark.asyncio
 URI = "file:///w/a.py"

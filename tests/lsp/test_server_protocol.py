@@ -3,7 +3,7 @@
 The scripted engine gives exact model output, so these tests can pin what the editor sees:
 ranges, the selected-item rule, the completion item for clients without inline completion,
 settings, the custom requests and the accept command. The same server on the real engine is
-tested in tests/lsp.
+tested end to end beside this file (test_completion_end_to_end.py and others).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ async def session(tmp_path_factory):
     script = directory / "script.json"
     script.write_text(json.dumps(SCRIPT))
     stats = directory / "stats.json"
-    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script), str(stats)]
+    command = [sys.executable, "-m", "tests.lsp.fake_engine_server", str(script), str(stats)]
     client, result, statuses = await start_client(
         command,
         initialization_options={"debounceMs": "soon", "maxCompletion": "auto"},
@@ -237,7 +237,7 @@ async def test_position_encodings_offered_by_the_client(
 ) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
-    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    command = [sys.executable, "-m", "tests.lsp.fake_engine_server", str(script)]
     client, result, statuses = await start_client(
         command, encodings=offered, initialization_options={"debounceMs": 0}
     )
@@ -262,7 +262,7 @@ async def test_the_server_exits_when_the_editor_process_is_gone(tmp_path) -> Non
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
     editor = await asyncio.create_subprocess_exec("sleep", "1")
-    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    command = [sys.executable, "-m", "tests.lsp.fake_engine_server", str(script)]
     client, _, _ = await start_client(command, process_id=editor.pid)
     try:
         await editor.wait()
@@ -278,7 +278,7 @@ async def test_a_model_chosen_in_initialization_options_is_the_one_the_status_na
 ) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
-    command = [sys.executable, "-m", "tests.pipeline.fake_engine_server", str(script)]
+    command = [sys.executable, "-m", "tests.lsp.fake_engine_server", str(script)]
     client, _, statuses = await start_client(command, initialization_options={"model": "big"})
     try:
         ready = await wait_for_status(statuses, "ready")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from codegend.engine.torch.tp_stepper import open_tp_stepper
-from tests.test_tp_codegen_model import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
+from tests.engine.torch.test_codegen import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
 
 # 8 heads of 16 dims with 8 rotary dims: world size 8 gives each rank one head and splits the
 # checkpoint's 4 qkv blocks; 16 heads of 8 fully rotated dims: 2 heads per rank at 8.

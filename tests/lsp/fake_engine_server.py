@@ -1,6 +1,6 @@
 """``codegend lsp`` with the scripted client in place of the daemon, for protocol tests.
 
-Run as ``python -m tests.pipeline.fake_engine_server SCRIPT.json [STATS.json]``: the JSON
+Run as ``python -m tests.lsp.fake_engine_server SCRIPT.json [STATS.json]``: the JSON
 holds ScriptedClient's fields. Everything but the engine is the real server.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 def main(argv: list[str]) -> None:
     from codegend.lsp.server import build_server
     from codegend.lsp.settings import ServerOptions
-    from tests.pipeline.fake_client import ScriptedClient
+    from tests.lsp.fake_client import ScriptedClient
 
     script = json.loads(Path(argv[0]).read_text())
     stats_path = argv[1] if len(argv) > 1 else None

@@ -19,7 +19,7 @@ from codegend.engine.model_source import resolve_model_source
 from codegend.engine.tokenizer import load_tokenizer
 from codegend.engine.torch.tp_stepper import TensorParallelError, open_tp_stepper
 from codegend.engine.types import SamplingParams
-from tests.test_tp_codegen_model import PROMPT, save_hf_codegen
+from tests.engine.torch.test_codegen import PROMPT, save_hf_codegen
 from tests.tiny_models import build_tiny_codegen
 
 DETECTION_BOUND_S = 15.0

@@ -6,7 +6,7 @@ import pytest
 
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache, build_prompt
-from tests.pipeline.fake_client import ScriptedClient
+from tests.lsp.fake_client import ScriptedClient
 
 pytestmark = pytest.mark.asyncio
 

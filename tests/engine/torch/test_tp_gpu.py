@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from codegend.engine.torch.tp_stepper import open_tp_stepper
-from tests.test_tp_codegen_model import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
+from tests.engine.torch.test_codegen import CONTINUATION, PROMPT, hf_reference, save_hf_codegen
 
 pytestmark = [
     pytest.mark.gpu,

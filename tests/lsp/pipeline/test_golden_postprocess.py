@@ -15,7 +15,7 @@ from codegend.lsp.pipeline.postprocess import (
     PostprocessContext,
     postprocess,
 )
-from tests.pipeline.golden_cases import GoldenCase, load_cases
+from tests.lsp.pipeline.golden_cases import GoldenCase, load_cases
 
 CASES = load_cases()
 
