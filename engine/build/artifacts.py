@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codegend.engine.errors import ArtifactError
+from codegend.engine.onnx.graph_files import MODEL_FILE
 
 MANIFEST = "manifest.json"
-MODEL_FILE = "model.onnx"
 
 
 def cache_root() -> Path:

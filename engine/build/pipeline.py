@@ -21,6 +21,7 @@ from codegend.engine.build.artifacts import (
 from codegend.engine.build.progress import StageProgress
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.export import export_fp32
+from codegend.engine.onnx.graph_files import MODEL_FILE
 from codegend.engine.onnx.optimize import optimize
 from codegend.engine.quant.heldout import default_heldout_files, token_sequences
 from codegend.engine.quant.quality import compare_graphs
@@ -87,7 +88,7 @@ def build_onnx_model(
     def quantize(tmp: Path) -> dict:
         fields = recipe.quantize(optimized.model_path, tmp, recipe_options, resolved.path)
         sequences = _quality_sequences(resolved, heldout_files)
-        report = compare_graphs(optimized.model_path, tmp / "model.onnx", sequences,
+        report = compare_graphs(optimized.model_path, tmp / MODEL_FILE, sequences,
                                 resolved.max_positions)
         return {"recipe": quant_recipe, "quantization": fields,
                 "quality_vs_fp32": report.as_dict()}

@@ -12,14 +12,13 @@ keeps the names of these tensors, so one measurement fits them all.
 from __future__ import annotations
 
 import math
-import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from codegend.engine.quant.calibration import prefill_feeds
+from codegend.engine.quant.graph_helpers import run_exposed, weight_matmuls
 
 MAX_SQNR_DB = 150.0  # beyond float32 round-off: "no difference"
 
@@ -42,13 +41,6 @@ def sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     if noise == 0.0:
         return MAX_SQNR_DB
     return min(MAX_SQNR_DB, 10.0 * math.log10(max(signal, 1e-30) / noise))
-
-
-def weight_matmuls(model) -> list[tuple[str, str, str]]:
-    """(node name, input tensor, output tensor) of every MatMul with a constant weight."""
-    constants = {t.name for t in model.graph.initializer}
-    return [(n.name, n.input[0], n.output[0]) for n in model.graph.node
-            if n.op_type == "MatMul" and n.input[1] in constants]
 
 
 def matmul_sensitivity(float_graph: Path, quantized_graph: Path,
@@ -89,34 +81,3 @@ def _intermediates(graph_path: Path, tensors: list[str], feeds: list[dict],
         for name, value in window.items():
             values.setdefault(name, []).append(value.ravel())
     return values
-
-
-def run_exposed(graph_path: Path, tensors: list[str], feeds: list[dict],
-                threads: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Run ``graph_path`` on each feed with ``tensors`` exposed as extra outputs; yields, per
-    feed, the values of those of them the graph produces (float32)."""
-    import onnx
-
-    from codegend.engine.onnx.stepper import create_session
-
-    model = onnx.load(str(graph_path))
-    produced = {o for node in model.graph.node for o in node.output}
-    present = [t for t in tensors if t in produced]
-    existing = {o.name for o in model.graph.output}
-    for name in present:
-        if name not in existing:
-            model.graph.output.append(
-                onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    with tempfile.TemporaryDirectory(prefix="codegend-exposed-") as work:
-        path = Path(work) / "exposed.onnx"
-        large = model.ByteSize() > 1_800_000_000
-        onnx.save(model, str(path), save_as_external_data=large, location="exposed.onnx.data")
-        del model
-        session = create_session(path, "cpu", threads)
-        try:
-            for feed in feeds:
-                outputs = session.run(present, feed)
-                yield {name: np.asarray(value, dtype=np.float32)
-                       for name, value in zip(present, outputs, strict=True)}
-        finally:
-            del session

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from codegend.engine.build.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
 from codegend.engine.model_source import ResolvedModel
+from codegend.engine.onnx.graph_files import MODEL_FILE
 from codegend.engine.onnx.validate import logit_differences, require_within
 
 log = logging.getLogger(__name__)

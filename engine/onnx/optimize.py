@@ -15,14 +15,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from codegend.engine.build.artifacts import MODEL_FILE
 from codegend.engine.errors import ArtifactError
+from codegend.engine.onnx.graph_files import MODEL_FILE, SINGLE_FILE_LIMIT, data_file, save_graph
 from codegend.engine.onnx.validate import logit_differences, require_within
 
 log = logging.getLogger(__name__)
 
 OPTIMIZE_TOLERANCE = 1e-3
-SINGLE_FILE_LIMIT = 1_800_000_000  # bytes of weights a single .onnx file may hold
 OPTIMIZATION_LEVEL = 2  # basic + extended fusions; 99 adds layout changes ORT can redo itself
 
 
@@ -58,12 +57,10 @@ def fuse_attention(model_path: Path, config) -> int:
     if not layers:
         return 0
     log.info("attention fused into GroupQueryAttention in %d layers", layers)
-    # A protobuf file cannot exceed 2 GB: larger models keep their weights beside it.
+    # Summed per initializer: the ByteSize of a whole model past 2 GB cannot be computed.
     large = sum(init.ByteSize() for init in model.graph.initializer) > SINGLE_FILE_LIMIT
-    data_file = f"{model_path.name}.data"
-    onnx.save(model, str(model_path), save_as_external_data=large,
-              all_tensors_to_one_file=True, location=data_file)
-    for stale in old_data_files - ({data_file} if large else set()):
+    save_graph(model, model_path, large)
+    for stale in old_data_files - ({data_file(model_path)} if large else set()):
         (model_path.parent / stale).unlink(missing_ok=True)
     return layers
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegend.engine.eval.sensitivity import run_exposed, weight_matmuls
+from codegend.engine.quant.graph_helpers import run_exposed, weight_matmuls
 
 log = logging.getLogger(__name__)
 

@@ -21,17 +21,13 @@ import logging
 from pathlib import Path
 
 from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.onnx.graph_files import MODEL_FILE, is_large_graph, save_graph
 from codegend.engine.quant.calibration import (
     CALIBRATION_DEFAULTS,
     calibration_set,
     prefill_feeds,
 )
-from codegend.engine.quant.dynamic_int8 import (
-    is_large_graph,
-    matching_nodes,
-    quiet_quantizer,
-    token_embedding,
-)
+from codegend.engine.quant.graph_helpers import matching_nodes, quiet_quantizer, token_embedding
 from codegend.engine.quant.options import coerce_options
 
 log = logging.getLogger(__name__)
@@ -57,7 +53,6 @@ def int4_options(given: dict) -> dict:
 def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
                               model_dir: Path) -> dict:
     """The recipe step: MatMul weights to block-wise INT4 with the chosen algorithm."""
-    import onnx
 
     options = int4_options(options)
     excluded = matching_nodes(optimized, options["exclude_nodes"])
@@ -84,11 +79,7 @@ def quantize_int4_weight_only(optimized: Path, out_dir: Path, options: dict,
         raise ArtifactError(f"{optimized}: INT4 weight-only quantization failed ({err})") from err
     if quantized == 0:
         raise ArtifactError(f"{optimized}: no MatMul with a constant weight to quantize to INT4")
-    out = out_dir / "model.onnx"
-    if is_large_graph(optimized):
-        onnx.save(model, str(out), save_as_external_data=True, location=out.name + ".data")
-    else:
-        onnx.save(model, str(out))
+    save_graph(model, out_dir / MODEL_FILE, large=is_large_graph(optimized))
     fields = {"algorithm": options["algorithm"], "bits": 4, "block_size": options["block_size"],
               "symmetric": options["symmetric"] and options["algorithm"] != "hqq",
               "accuracy_level": options["accuracy_level"], "matmuls_quantized": quantized,

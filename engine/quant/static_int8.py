@@ -17,17 +17,16 @@ import logging
 from pathlib import Path
 
 from codegend.engine.errors import ArtifactError, CodegendError
+from codegend.engine.onnx.graph_files import MODEL_FILE, is_large_graph, remove_graph
 from codegend.engine.quant.calibration import (
     CALIBRATION_DEFAULTS,
     WindowReader,
     calibration_set,
     prefill_feeds,
 )
-from codegend.engine.quant.dynamic_int8 import (
-    is_large_graph,
+from codegend.engine.quant.graph_helpers import (
     matching_nodes,
     quiet_quantizer,
-    remove_graph,
     token_embedding,
     with_inferred_shapes,
 )
@@ -95,7 +94,7 @@ def quantize_static_int8(optimized: Path, out_dir: Path, options: dict,
             method = collect_activation_ranges(typed, feeds, op_types, options, ranges)
             quantize_static(
                 str(typed),
-                str(out_dir / "model.onnx"),
+                str(out_dir / MODEL_FILE),
                 None,  # the ranges come from the file written above
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=op_types,
