@@ -21,6 +21,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from codegend.engine.errors import CodegendError
 from codegend.engine.model_source import DEFAULT_MODEL
+from codegend.engine.model_spec import ModelSpec
 from codegend.engine.quant.recipes import parse_recipe
 
 
@@ -50,25 +51,6 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    source: str  # builtin:NAME, a local model directory, or a hub id already in the cache
-    backend: Literal["auto", "onnx", "torch", "torch-tp"] = "auto"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    # None: dynamic-int8 on the CPU, none (the fp16 graph) on a GPU
-    # A recipe with optional options, e.g. "int4-weight-only:algorithm=gptq:block_size=64";
-    # checked against the engine's recipe table when the file is read.
-    quantization: str | None = None
-    context_tokens: int | None = field(default=None, metadata=_bounds(8))  # None: the model's
-    max_new_tokens: int = field(default=64, metadata=_bounds(1))
-    threads: int | None = field(default=None, metadata=_bounds(1))  # None: runtime default
-    world_size: int | None = field(default=None, metadata=_bounds(1))  # torch-tp ranks
-    allow_download: bool = False  # fetch a hub id that is not in the local cache
-    # Documents whose KV caches are kept, so interleaved editors keep their prefix reuse.
-    kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
-
-
-@dataclass(frozen=True)
 class RouteConfig:
     model: str
     languages: tuple[str, ...] = ()  # LSP language ids; empty: any language
@@ -82,15 +64,15 @@ class RouteConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     server: ServerConfig
-    models: tuple[ModelConfig, ...]
+    models: tuple[ModelSpec, ...]
     routes: tuple[RouteConfig, ...]
     path: Path | None = None  # the file it was read from; None for the built-in default
 
-    def model(self, name: str) -> ModelConfig | None:
+    def model(self, name: str) -> ModelSpec | None:
         return next((m for m in self.models if m.name == name), None)
 
     @property
-    def routed_models(self) -> tuple[ModelConfig, ...]:
+    def routed_models(self) -> tuple[ModelSpec, ...]:
         """Models some route points at: these are loaded eagerly and kept warm."""
         names = {r.model for r in self.routes}
         return tuple(m for m in self.models if m.name in names)
@@ -109,7 +91,7 @@ def default_config() -> DaemonConfig:
     """One model, the built-in one, serving every language."""
     return DaemonConfig(
         server=ServerConfig(),
-        models=(ModelConfig(name="default", source=DEFAULT_MODEL),),
+        models=(ModelSpec(name="default", source=DEFAULT_MODEL),),
         routes=(RouteConfig(model="default"),),
     )
 
@@ -172,6 +154,11 @@ def read_token(server: ServerConfig) -> str | None:
     return None
 
 
+# Keys a YAML entry must give even where the dataclass has a default: a model entry names
+# itself and its weights (the CLI's ModelSpec may default both to the built-in model).
+REQUIRED_KEYS: dict[type, frozenset[str]] = {ModelSpec: frozenset({"name", "source"})}
+
+
 class _Parser:
     """Converts composed YAML nodes into the dataclasses above, remembering where each was."""
 
@@ -205,7 +192,7 @@ class _Parser:
             if "server" in entries else ServerConfig()
         if "models" not in entries:
             self.fail(root, "models", "missing: list at least one model")
-        models = self.sequence(entries["models"], "models", ModelConfig)
+        models = self.sequence(entries["models"], "models", ModelSpec)
         if not models:
             self.fail(entries["models"], "models", "list at least one model")
         by_name: dict[str, int] = {}
@@ -259,9 +246,11 @@ class _Parser:
         specs = {f.name: f for f in fields(cls) if f.name != "path"}
         entries = self.mapping(node, key, set(specs))
         values = {}
+        required = REQUIRED_KEYS.get(cls, frozenset())
         for name, spec in specs.items():
             if name not in entries:
-                if spec.default is MISSING and spec.default_factory is MISSING:
+                if name in required or (
+                        spec.default is MISSING and spec.default_factory is MISSING):
                     self.fail(node, f"{key}.{name}", "missing (required)")
                 continue
             values[name] = self.value(entries[name], f"{key}.{name}", hints[name], spec.metadata)

@@ -22,13 +22,14 @@ from codegend.daemon.client_api import (
     ModelInfo,
     ModelStatus,
 )
-from codegend.daemon.config import DaemonConfig, ModelConfig
+from codegend.daemon.config import DaemonConfig
 from codegend.daemon.metrics import DaemonMetrics
 from codegend.daemon.registry import Loader, ModelRegistry, ModelUnavailable
 from codegend.daemon.routing import languages_of, pick_model
 from codegend.daemon.scheduler import Job, ModelScheduler, SchedulerClosed
 from codegend.engine.errors import CodegendError
-from codegend.engine.types import SamplingParams
+from codegend.engine.model_spec import ModelSpec
+from codegend.engine.types import SamplingParams, TextGenerator
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +53,11 @@ class RejectedConfig:
     at: float  # time.time() of the rejection
 
 
-def engine_loader(config: ModelConfig):
+def engine_loader(spec: ModelSpec) -> TextGenerator:
     """The real loader: the engine's ``load_generator`` for this model entry."""
-    from codegend.engine.loader import ModelSpec, load_generator
-    from codegend.engine.quant.recipes import parse_recipe
+    from codegend.engine.loader import load_generator
 
-    name, options = parse_recipe(config.quantization) if config.quantization else (None, {})
-    return load_generator(ModelSpec(
-        source=config.source, backend=config.backend, device=config.device,
-        quantization=name, quantization_options=tuple(options.items()),
-        context_tokens=config.context_tokens,
-        max_new_tokens=config.max_new_tokens, threads=config.threads,
-        world_size=config.world_size, allow_download=config.allow_download, name=config.name,
-        kv_sequences=config.kv_cache_sequences,
-    ))
+    return load_generator(spec)
 
 
 class RunningCompletion:
@@ -276,7 +268,7 @@ class DaemonCore:
 
     def _resolve(
         self, config: DaemonConfig, name: str | None, language: str, path: str | None
-    ) -> ModelConfig:
+    ) -> ModelSpec:
         name = name or pick_model(config, language, path)
         model = config.model(name)
         if model is None:
@@ -284,7 +276,7 @@ class DaemonCore:
                                f"(models: {', '.join(m.name for m in config.models)})")
         return model
 
-    async def _scheduler_of(self, model: ModelConfig) -> ModelScheduler:
+    async def _scheduler_of(self, model: ModelSpec) -> ModelScheduler:
         if self._closing:
             raise ModelUnavailable("the daemon is shutting down")
         entry = self.registry.acquire(model, retry_failed=False)

@@ -1,6 +1,6 @@
 """The loaded models: each is loading, ready or failed, and is loaded and warmed off the loop.
 
-Models are keyed by their whole :class:`ModelConfig`, not by name: editing a model entry in
+Models are keyed by their whole :class:`ModelSpec`, not by name: editing a model entry in
 the YAML makes a *new* model that loads beside the old one, which keeps serving until the
 switch. Unloading drains the model's scheduler first, so requests already accepted finish on
 the model they started on.
@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codegend.daemon.client_api import ModelState
-from codegend.daemon.config import ModelConfig
 from codegend.daemon.metrics import DaemonMetrics
 from codegend.daemon.scheduler import ModelScheduler
 from codegend.engine.errors import CodegendError
+from codegend.engine.model_spec import ModelSpec
 from codegend.engine.types import SamplingParams, TextGenerator
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[ModelConfig], TextGenerator]  # blocking; runs on a loader thread
+Loader = Callable[[ModelSpec], TextGenerator]  # blocking; runs on a loader thread
 
 WARM_PROMPT = "def main():\n    "
 
@@ -36,7 +36,7 @@ class ModelUnavailable(CodegendError):
 
 @dataclass(eq=False)
 class LoadedModel:
-    config: ModelConfig
+    config: ModelSpec
     state: ModelState = "loading"
     reason: str = ""  # why it failed, or how it runs once ready
     backend: str = ""
@@ -97,19 +97,19 @@ class ModelRegistry:
         self._load = load
         self._metrics = metrics
         self._max_queue = max_queue
-        self._models: dict[ModelConfig, LoadedModel] = {}
+        self._models: dict[ModelSpec, LoadedModel] = {}
         self._tasks: set[asyncio.Task] = set()
         # One load at a time: loads are CPU- and memory-heavy, and transformers' lazy imports
         # are not safe when two threads trigger them at once.
         self._loading = asyncio.Lock()
 
-    def get(self, config: ModelConfig) -> LoadedModel | None:
+    def get(self, config: ModelSpec) -> LoadedModel | None:
         return self._models.get(config)
 
     def entries(self) -> list[LoadedModel]:
         return list(self._models.values())
 
-    def acquire(self, config: ModelConfig, *, retry_failed: bool) -> LoadedModel:
+    def acquire(self, config: ModelSpec, *, retry_failed: bool) -> LoadedModel:
         """The entry for ``config``, starting to load it in the background if needed."""
         entry = self._models.get(config)
         if entry is not None and not (entry.state == "failed" and retry_failed):
@@ -119,7 +119,7 @@ class ModelRegistry:
         self._spawn(self._load_entry(entry))
         return entry
 
-    def unload_later(self, config: ModelConfig, grace_s: float, *, collect: bool = True) -> None:
+    def unload_later(self, config: ModelSpec, grace_s: float, *, collect: bool = True) -> None:
         """Unload in the background once the model's accepted requests are done."""
         entry = self._models.pop(config, None)
         if entry is not None:
@@ -156,7 +156,7 @@ class ModelRegistry:
         finally:
             entry.ready.set()
 
-    async def _load_and_warm(self, config: ModelConfig) -> TextGenerator:
+    async def _load_and_warm(self, config: ModelSpec) -> TextGenerator:
         log.info("model %s: loading %s", config.name, config.source)
         generator = await run_in_daemon_thread(lambda: self._load(config), f"load-{config.name}")
         try:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from codegend.daemon.cli.model_arguments import add_model_arguments, model_spec
 from codegend.engine.errors import CodegendError
+from codegend.engine.model_spec import BACKENDS
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--backend", default="onnx", choices=("auto", "onnx", "torch", "torch-tp"),
+    parser.add_argument("--backend", default="onnx", choices=BACKENDS,
                         help="onnx (default), torch (the transformers reference), torch-tp")
     parser.add_argument("--world-size", type=int, default=None, help="ranks for torch-tp")
     parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N")

@@ -15,15 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from codegend.engine.build.pipeline import build_onnx_model
-    from codegend.engine.loader import choose_placement, quantization_for
     from codegend.engine.model_source import resolve_model_source
+    from codegend.engine.placement import choose_placement, quantization_for
 
     spec = model_spec(args, backend="onnx")
     resolved = resolve_model_source(spec.source)
     placement = choose_placement(spec, resolved)
     result = build_onnx_model(resolved, quantization_for(spec, placement),
                               for_gpu=placement.device == "cuda",
-                              options=dict(spec.quantization_options))
+                              options=spec.recipe()[1])
     manifest = {**result.artifact.manifest, "path": str(result.artifact.model_path),
                 "built_now": list(result.built)}
     if args.json:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from codegend.engine.model_spec import DEVICES, ModelSpec
+
 
 def add_model_source_arguments(parser: argparse.ArgumentParser) -> None:
     """Which model, and how many threads run it: every command that loads a model."""
@@ -25,15 +27,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="none, dynamic-int8, static-int8 or int4-weight-only, with options "
                              "(e.g. int4-weight-only:algorithm=gptq); default: dynamic-int8 on "
                              "CPU, none on CUDA")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICES)
 
 
-def model_spec(args: argparse.Namespace, **fields):
-    """The ModelSpec the shared model options describe (plus command-specific ``fields``)."""
-    from codegend.engine.loader import ModelSpec
+def model_spec(args: argparse.Namespace, **fields) -> ModelSpec:
+    """The ModelSpec the shared model options describe (plus command-specific ``fields``);
+    a bad recipe fails here, before any model is looked for."""
     from codegend.engine.model_source import DEFAULT_MODEL
-    from codegend.engine.quant.recipes import parse_recipe
 
-    name, options = parse_recipe(args.quantization) if args.quantization else (None, {})
-    return ModelSpec(source=args.model or DEFAULT_MODEL, device=args.device, threads=args.threads,
-                     quantization=name, quantization_options=tuple(options.items()), **fields)
+    spec = ModelSpec(source=args.model or DEFAULT_MODEL, device=args.device,
+                     threads=args.threads, quantization=args.quantization, **fields)
+    spec.recipe()
+    return spec

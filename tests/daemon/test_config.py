@@ -9,7 +9,6 @@ import pytest
 from codegend.daemon.cli.serve import checked_token
 from codegend.daemon.config import (
     ConfigError,
-    ModelConfig,
     RouteConfig,
     ServerConfig,
     default_config,
@@ -18,6 +17,7 @@ from codegend.daemon.config import (
     read_token,
     resolve_config,
 )
+from codegend.engine.model_spec import ModelSpec
 
 ISSUE_YAML = """\
 server: {host: 127.0.0.1, port: 7878}
@@ -36,8 +36,8 @@ def test_the_issue_example_loads_exactly_as_written(tmp_path: Path):
     path.write_text(ISSUE_YAML)
     config = load_config(path)
     assert config.server == ServerConfig(host="127.0.0.1", port=7878)
-    assert config.models == (ModelConfig(name="default", source="builtin:tiny-py",
-                                         max_new_tokens=16),)
+    assert config.models == (ModelSpec(name="default", source="builtin:tiny-py",
+                                       max_new_tokens=16),)
     assert config.routes == (RouteConfig(model="default", languages=("python",)),
                              RouteConfig(model="default"))
     assert config.path == path
@@ -72,7 +72,7 @@ routes:
 """)
     assert config.server == ServerConfig("127.0.0.1", 0, None, "CODEGEND_TOKEN", 4, 65536, 9000,
                                          128, 2.5)
-    assert config.models[0] == ModelConfig(
+    assert config.models[0] == ModelSpec(
         "big", "~/models/codegen-350M", "onnx", "cpu", "static-int8", 1024, 48, 2, 2, True)
     assert config.routes[0].files == ("*.pyx", "tests/**/*.py")
 

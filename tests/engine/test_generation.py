@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from codegend.engine.generate import StepperGenerator
-from codegend.engine.loader import ModelSpec, load_generator
+from codegend.engine.loader import load_generator
 from codegend.engine.model_source import resolve_model_source
+from codegend.engine.model_spec import ModelSpec
 from codegend.engine.torch.reference_stepper import load_torch_model
 from codegend.engine.types import CancelToken, SamplingParams
 
@@ -158,7 +159,7 @@ def test_a_vanishing_temperature_is_greedy_not_nan(onnx_fp32, temperature):
 def test_interleaved_documents_each_keep_their_prefix_reuse(tiny_codegen_dir):
     generator = load_generator(ModelSpec(source=str(tiny_codegen_dir), backend="onnx",
                                          device="cpu", quantization="none", threads=1,
-                                         kv_sequences=3))
+                                         kv_cache_sequences=3))
     params = SamplingParams(max_new_tokens=3)
     documents = {"a.py": "import os\nimport sys\n\ndef main(", "b.py": "class Point:\n    x = 1\n",
                  "c.py": "for item in items:\n    print("}
@@ -177,7 +178,7 @@ def test_interleaved_documents_each_keep_their_prefix_reuse(tiny_codegen_dir):
 def test_the_oldest_document_sequence_is_dropped_beyond_capacity(tiny_codegen_dir):
     generator = load_generator(ModelSpec(source=str(tiny_codegen_dir), backend="onnx",
                                          device="cpu", quantization="none", threads=1,
-                                         kv_sequences=2))
+                                         kv_cache_sequences=2))
     params = SamplingParams(max_new_tokens=2)
     texts = {"a": "import os\nimport sys\n", "b": "class Point:\n", "c": "while True:\n"}
     for key, text in texts.items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codegend.engine.devices import cuda_device_count, onnxruntime_has_cuda
-from codegend.engine.loader import ModelSpec, load_generator
+from codegend.engine.loader import load_generator
+from codegend.engine.model_spec import ModelSpec
 from codegend.engine.types import SamplingParams
 
 pytestmark = [

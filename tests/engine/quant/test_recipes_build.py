@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 from codegend.engine.build.pipeline import build_onnx_model
-from codegend.engine.loader import ModelSpec, load_generator
+from codegend.engine.loader import load_generator
 from codegend.engine.model_source import resolve_model_source
+from codegend.engine.model_spec import ModelSpec
 from codegend.engine.types import SamplingParams
 
 # Quantized operators each recipe must leave in the graph (and how it marks weights).
@@ -33,8 +34,9 @@ def resolved(tiny_codegen_dir):
 def test_recipe_builds_loads_completes_and_records_quality(case, tiny_codegen_dir):
     name = case.split(":")[0]
     options, quantized_op = RECIPE_CASES[case]
+    recipe = ":".join([name, *(f"{key}={value}" for key, value in options.items())])
     spec = ModelSpec(source=str(tiny_codegen_dir), backend="onnx", device="cpu",
-                     quantization=name, quantization_options=tuple(options.items()))
+                     quantization=recipe)
     generator = load_generator(spec)
     try:
         prompt = generator.tokenizer.encode("def add(a, b):\n    return")

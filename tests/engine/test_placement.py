@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codegend.engine.backend_choice import choose_backend, tp_world_size
 from codegend.engine.errors import CodegendError
+from codegend.engine.placement import choose_backend, tp_world_size
 
 GIB = 1024**3
 SIX_B_FP16 = int(7.06e9 * 2)  # CodeGen-6B weights in fp16: 14.1 GB

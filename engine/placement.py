@@ -1,18 +1,29 @@
-"""Which backend serves a model: a pure decision from the host's GPUs and the model's size.
+"""Where a model runs: the one decision of backend, device and tensor-parallel size.
 
-``backend: auto`` picks the tensor-parallel torch group on a host with two or more CUDA GPUs
-when the model is configured for it (``world_size`` >= 2) or does not fit one GPU with
-headroom; the ONNX path on the CUDA execution provider on one GPU (or when the model fits
-one of several); and the ONNX path on CPU otherwise. ``onnx`` and ``torch-tp`` force their
-backend. The reason string is what ``/v1/health`` and the log show.
+``choose_placement`` reads the host (CUDA GPUs, ONNX Runtime's providers) and the model's
+size, and decides once; the loader and ``codegend export`` only follow its answer.
+``backend: torch`` is the transformers reference, run as asked. For the others,
+``choose_backend`` is the pure rule: ``auto`` picks the tensor-parallel torch group on a host
+with two or more CUDA GPUs when the model is configured for it (``world_size`` >= 2) or does
+not fit one GPU with headroom; the ONNX path on the CUDA execution provider on one GPU (or
+when the model fits one of several); and the ONNX path on CPU otherwise. ``onnx`` and
+``torch-tp`` force their backend. The reason string is what ``/v1/health`` and the log show.
 """
 
 from __future__ import annotations
 
-from codegend.engine.errors import CodegendError
+import logging
+from dataclasses import dataclass
 
-REQUESTABLE = ("auto", "onnx", "torch-tp")
-CHOSEN = ("torch-tp", "onnx")  # the ONNX device follows cuda_device_count (0: the CPU)
+from codegend.engine.devices import cuda_device_count, onnxruntime_has_cuda
+from codegend.engine.errors import CodegendError
+from codegend.engine.model_source import ResolvedModel
+from codegend.engine.model_spec import BACKENDS, ModelSpec
+
+log = logging.getLogger(__name__)
+
+REFERENCE_BACKEND = "torch"  # run only when named: the baseline every faster path matches
+REQUESTABLE = tuple(b for b in BACKENDS if b != REFERENCE_BACKEND)  # what choose_backend weighs
 # A model "fits" a GPU when its weights take at most this share of the free memory: the rest
 # holds the KV cache, activations and the CUDA context.
 FIT_FRACTION = 0.8
@@ -26,7 +37,8 @@ def choose_backend(
     gpu_free_bytes: int | None,
     world_size: int | None,
 ) -> tuple[str, str]:
-    """(backend, reason); backend is one of CHOSEN. For "torch-tp", ``tp_world_size``.
+    """(backend, reason); backend is "torch-tp" or "onnx" (whose device follows
+    ``cuda_device_count``: 0 is the CPU). For "torch-tp", ``tp_world_size`` says how many ranks.
 
     cuda_device_count: GPUs usable for this model (pass 0 when the model is pinned to cpu).
     model_bytes: the weights in the dtype they will be served in.
@@ -71,6 +83,49 @@ def choose_backend(
             note += "; free GPU memory unknown"
         return "onnx", f"auto: ONNX Runtime on CUDA ({gpus}{note})"
     return "onnx", f"auto: no CUDA GPU; ONNX Runtime on CPU{ignored}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    backend: str  # onnx | torch | torch-tp: what runs, never "auto"
+    device: str  # cpu | cuda
+    reason: str  # shown in the log and /v1/health
+    world_size: int = 1  # ranks of the torch-tp group
+
+
+def choose_placement(spec: ModelSpec, resolved: ResolvedModel) -> Placement:
+    """How ``spec`` runs on this host."""
+    gpus = cuda_device_count() if spec.device != "cpu" else 0
+    if spec.device == "cuda" and gpus == 0:
+        log.info("device cuda asked for but no CUDA GPU is visible: using the CPU")
+    device = "cuda" if gpus and spec.device in ("cuda", "auto") else "cpu"
+    if spec.backend == REFERENCE_BACKEND:
+        return Placement("torch", device, "backend: torch (the transformers reference)")
+    if spec.backend == "torch-tp" or (spec.backend == "auto" and gpus >= 2):
+        usable = gpus if device == "cuda" else 0
+        # Free GPU memory is not measured (None): auto assumes the model fits one GPU.
+        model_bytes = weight_bytes(resolved)
+        backend, reason = choose_backend(spec.backend, usable, model_bytes, None,
+                                         spec.world_size)
+        world_size = tp_world_size(usable, model_bytes, None, spec.world_size) \
+            if backend == "torch-tp" else 1
+        return Placement(backend, device, reason, world_size)
+    if device == "cuda" and not onnxruntime_has_cuda():
+        return Placement("onnx", "cpu", "onnxruntime has no CUDA provider: ONNX on the CPU")
+    where = "one GPU: ONNX Runtime, CUDA provider" if device == "cuda" else "ONNX Runtime, CPU"
+    return Placement("onnx", device, f"backend {spec.backend}: {where}")
+
+
+def quantization_for(spec: ModelSpec, placement: Placement) -> str:
+    """The recipe asked for; unset: INT8 on the CPU, the fp16 graph on a GPU (CUDA runs
+    float MatMuls faster than ONNX Runtime's INT8 kernels there)."""
+    name, _ = spec.recipe()
+    return name or ("none" if placement.device == "cuda" else "dynamic-int8")
+
+
+def weight_bytes(resolved: ResolvedModel) -> int:
+    """The checkpoint's size on disk: the weights as they will be served."""
+    return sum(p.stat().st_size for p in resolved.weight_files)
 
 
 def fits(model_bytes: int, gpu_free_bytes: int) -> bool:

@@ -1,0 +1,58 @@
+"""What a model is and how to run it: the one spec type, from YAML or from the command line.
+
+The daemon reads each ``models:`` entry of its config into a :class:`ModelSpec` (its parser
+adds line numbers to every error and requires ``name`` and ``source``); the CLI builds one
+from its options; the loader turns one into a running generator. The backend and device
+vocabularies are defined here once and checked by everyone who reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from codegend.engine.errors import CodegendError
+from codegend.engine.model_source import DEFAULT_MODEL
+
+# What a spec may ask for. "torch" is the transformers reference: only ever named, never
+# chosen by "auto" (see placement.py).
+Backend = Literal["auto", "onnx", "torch", "torch-tp"]
+Device = Literal["auto", "cpu", "cuda"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+DEVICES: tuple[str, ...] = get_args(Device)
+
+
+def _bounds(low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    """The range a numeric field accepts; the config parser reports values outside it."""
+    return {"min": low, "max": high}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = "default"  # how the daemon and clients refer to this model
+    source: str = DEFAULT_MODEL  # builtin:NAME, a local model directory, or a cached hub id
+    backend: Backend = "auto"
+    device: Device = "auto"
+    # A recipe with optional options, e.g. "int4-weight-only:algorithm=gptq:block_size=64";
+    # None: dynamic-int8 on the CPU, none (the fp16 graph) on a GPU.
+    quantization: str | None = None
+    context_tokens: int | None = field(default=None, metadata=_bounds(8))  # None: the model's
+    max_new_tokens: int = field(default=64, metadata=_bounds(1))
+    threads: int | None = field(default=None, metadata=_bounds(1))  # None: physical cores
+    world_size: int | None = field(default=None, metadata=_bounds(1))  # torch-tp ranks
+    allow_download: bool = False  # fetch a hub id that is not in the local cache
+    # Documents whose KV caches are kept (live one included), so interleaved editors keep
+    # their prefix reuse.
+    kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise CodegendError(f"backend {self.backend!r}: choose from {', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise CodegendError(f"device {self.device!r}: choose from {', '.join(DEVICES)}")
+
+    def recipe(self) -> tuple[str | None, dict]:
+        """The quantization recipe's name and full, checked options; (None, {}) when unset."""
+        from codegend.engine.quant.recipes import parse_recipe
+
+        return parse_recipe(self.quantization) if self.quantization else (None, {})
