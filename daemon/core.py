@@ -24,7 +24,7 @@ from codegend.daemon.client_api import (
 )
 from codegend.daemon.config import DaemonConfig
 from codegend.daemon.metrics import DaemonMetrics
-from codegend.daemon.registry import Loader, ModelRegistry, ModelUnavailable
+from codegend.daemon.registry import LoadedModel, Loader, ModelRegistry, ModelUnavailable
 from codegend.daemon.routing import languages_of, pick_model
 from codegend.daemon.scheduler import Job, ModelScheduler, SchedulerClosed
 from codegend.engine.errors import CodegendError
@@ -74,7 +74,7 @@ class RunningCompletion:
         # Tokens that end mid-character add their logprob and count to the next chunk.
         pending_logprob, pending_tokens = 0.0, 0
         async for token in self._scheduler.tokens(self._job):
-            if token.token_id >= 0:
+            if not token.text_only:
                 self._logprobs.append(token.logprob)
                 pending_logprob += token.logprob
                 pending_tokens += 1
@@ -192,7 +192,8 @@ class DaemonCore:
             if request.max_new_tokens is None:
                 params = _with_budget(params, model.max_new_tokens)
             try:
-                job = scheduler.submit(request.prefix, params, invoked=request.invoked,
+                job = scheduler.submit(_prompt(request, scheduler.generator), params,
+                                       invoked=request.invoked,
                                        document_key=request.document_key)
             except SchedulerClosed:
                 if attempt or self._closing:  # a swap unloaded it just now: retry on the new
@@ -214,7 +215,7 @@ class DaemonCore:
         return ModelInfo(
             name=config.name, context_tokens=int(generator.context_tokens),
             max_new_tokens=config.max_new_tokens,
-            fill_in_the_middle=bool(getattr(generator, "fill_in_the_middle", False)),
+            fill_in_the_middle=generator.fim_template is not None,
         )
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
@@ -232,7 +233,7 @@ class DaemonCore:
             entry = self.registry.get(model)
             result.append(ModelStatus(
                 name=model.name, state=entry.state if entry else "unloaded",
-                reason=entry.reason if entry else "loads on first request",
+                reason=_reason(entry) if entry else "loads on first request",
                 backend=entry.backend if entry else "",
                 languages=languages_of(config, model.name),
             ))
@@ -305,6 +306,21 @@ class DaemonCore:
                 stop_at_newline=request.mode == "line", token_healing=request.token_healing)
         except ValueError as err:
             raise InvalidRequest(str(err)) from err
+
+
+def _prompt(request: CompletionRequest, generator: TextGenerator) -> str:
+    """What the model continues: the prefix, laid out with the suffix in the model's
+    fill-in-the-middle template when it has one."""
+    template = generator.fim_template
+    return template.apply(request.prefix, request.suffix) if template else request.prefix
+
+
+def _reason(entry: LoadedModel) -> str:
+    """Why a model is in its state; a ready model whose backend failed says so (the next
+    generation restarts it)."""
+    generator = entry.generator
+    failure = generator.failure if generator is not None else None
+    return f"{failure}; restarts on the next request" if failure else entry.reason
 
 
 def _with_budget(params: SamplingParams, max_new_tokens: int) -> SamplingParams:

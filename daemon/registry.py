@@ -146,9 +146,9 @@ class ModelRegistry:
             log.error("model %s: failed to load: %s", config.name, entry.reason)
         else:
             entry.generator = generator
-            placement = getattr(generator, "placement", None)  # how the engine chose to run it
-            entry.backend = getattr(placement, "backend", "") or config.backend
-            entry.reason = getattr(placement, "reason", "")
+            placement = generator.placement  # how the engine chose to run it
+            entry.backend = placement.backend if placement else config.backend
+            entry.reason = placement.reason if placement else ""
             entry.scheduler = ModelScheduler(
                 config.name, generator, max_queue=self._max_queue, metrics=self._metrics)
             entry.state = "ready"

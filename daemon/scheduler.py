@@ -256,7 +256,7 @@ class ModelScheduler:
             last = None
             for token in generation:
                 now = time.perf_counter()
-                if token.token_id >= 0:  # negative ids carry held-back text, not a token
+                if not token.text_only:  # released text is no token: nothing to count or time
                     self.metrics.generated_tokens.labels(self.model).inc()
                     if last is None:
                         self.metrics.time_to_first_token.labels(self.model).observe(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from codegend.engine.kv_sequences import KVSequences, SavedSequence
+from codegend.engine.placement import Placement
 from codegend.engine.sampling import Sampler
 from codegend.engine.stepper import CausalStepper
 from codegend.engine.stop_strings import StopMatcher
@@ -21,6 +22,7 @@ from codegend.engine.token_healing import TokenHealer
 from codegend.engine.tokenizer import Tokenizer
 from codegend.engine.types import (
     CancelToken,
+    FimTemplate,
     GeneratedToken,
     Generation,
     GenerationStats,
@@ -50,7 +52,7 @@ class StepperGenerator:
         tokenizer: Tokenizer,
         context_tokens: int,
         kv_sequences: int = 4,
-        placement: object | None = None,
+        placement: Placement | None = None,
         details: dict | None = None,
     ) -> None:
         assert context_tokens <= stepper.max_positions, "context exceeds the model's positions"
@@ -63,6 +65,8 @@ class StepperGenerator:
         self._saved = KVSequences(max(0, kv_sequences - 1))
         self._healer = TokenHealer(tokenizer)
         self.placement = placement  # how the loader chose to run it (backend, device, reason)
+        # No model codegend runs has infill tokens yet; a backend that finds them sets this.
+        self.fim_template: FimTemplate | None = None
         self.details = details or {}  # the artifact manifest (ONNX) or group facts (torch-tp)
 
     def count_tokens(self, text: str) -> int:
@@ -134,7 +138,7 @@ class StepperGenerator:
                 return
         tail = matcher.flush()
         if tail:
-            yield GeneratedToken(-1, tail, 0.0)
+            yield GeneratedToken(None, tail, 0.0)  # held back for a stop that never came
 
     def _run_ids(
         self,

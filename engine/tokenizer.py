@@ -27,11 +27,6 @@ class Tokenizer:
             ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
         )
 
-    def special_token_id(self, token: str) -> int | None:
-        """The id of ``token`` if the vocabulary has it as a single token (e.g. FIM markers)."""
-        token_id = self._tok.convert_tokens_to_ids(token)
-        return None if token_id is None or token_id == self._tok.unk_token_id else token_id
-
 
 def load_tokenizer(model_dir: Path, model_vocab_size: int) -> Tokenizer:
     from transformers import AutoTokenizer

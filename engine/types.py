@@ -1,7 +1,9 @@
 """The generation interface every backend (ONNX, plain torch, tensor-parallel torch) speaks.
 
-Callers (the daemon's scheduler, the CLI, benchmarks) depend only on these types, so a
-backend can be swapped without touching them.
+Callers (the daemon's registry and scheduler, the CLI, benchmarks) depend only on these
+types, so a backend can be swapped without touching them: :class:`TextGenerator` says
+everything the daemon reads from a loaded model, and a streamed :class:`GeneratedToken`
+says whether it is a model token or text released without one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # placement imports the model spec and the host probes; types stay light
+    from codegend.engine.placement import Placement
 
 MIN_SAMPLING_TEMPERATURE = 1e-4
 
@@ -43,9 +48,19 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class GeneratedToken:
-    token_id: int
-    text: str  # the text this token adds (may be "" for a partial UTF-8 sequence)
-    logprob: float  # log-probability of the chosen token under the (unscaled) model
+    """One streamed piece: a model token, or (``token_id`` None) text released without one.
+
+    Text that could begin a stop string is held back; when the generation ends without the
+    stop, that text comes out on its own, after the last token.
+    """
+
+    token_id: int | None  # None: text only, no model token (nothing to count or time)
+    text: str  # the text this piece adds (may be "" for a partial UTF-8 sequence)
+    logprob: float  # log-probability of the chosen token under the (unscaled) model; 0 for text
+
+    @property
+    def text_only(self) -> bool:
+        return self.token_id is None
 
 
 @dataclass
@@ -86,11 +101,32 @@ class Generation:
         return "".join(t.text for t in self.tokens)
 
 
+@dataclass(frozen=True)
+class FimTemplate:
+    """How a model that fills in the middle wants a prompt laid out (prefix-suffix-middle):
+    ``{prefix}PREFIX{suffix}SUFFIX{middle}``, the model writing the middle after it."""
+
+    prefix: str  # the marker before the text before the cursor, e.g. "<fim_prefix>"
+    suffix: str  # the marker before the text after the cursor
+    middle: str  # the marker after which the model writes what goes between
+
+    def apply(self, prefix: str, suffix: str) -> str:
+        return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
+
+
 class TextGenerator(Protocol):
     """A loaded model that completes text. Not thread-safe: one generation at a time."""
 
     name: str
     context_tokens: int  # the most prompt + generated tokens the model accepts
+    placement: Placement | None  # how the loader chose to run it; None when built by hand
+    fim_template: FimTemplate | None  # None: the model continues a prefix only
+
+    @property
+    def failure(self) -> str | None:
+        """Why the model cannot serve right now (e.g. a tensor-parallel rank died; the next
+        generation restarts it); None while it is healthy."""
+        ...
 
     def generate(
         self,

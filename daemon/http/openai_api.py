@@ -37,7 +37,7 @@ class OpenAICompletionBody(BaseModel):
 
     model: Text | None = None
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)] = ""
-    suffix: Text | None = None  # accepted; CodeGen has no infill, so it is not used
+    suffix: Text | None = None  # used by a model with a fill-in-the-middle template
     max_tokens: int | None = Field(default=None, ge=0)  # None: the model's max_new_tokens
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
