@@ -3,6 +3,11 @@
 mode → model info → prompt → stream (stop rules cancel early) → post-processing. The
 trigger stage, the cache and cancellation live in the service around this, because they
 decide whether this runs at all.
+
+Where the completion ends is decided once, by ``stop_rule_for``: the same rule watches the
+stream and cuts in post-processing. A line ends at its first newline in the engine itself
+(the request's mode says so), so only a block's end, which depends on indentation the engine
+does not judge, is watched while tokens stream.
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ async def run_pipeline(
         model=model_override,
         token_healing=True,  # the cursor often sits after a space or inside a word
     )
-    watcher = StreamingStop(stop_rule_for(mode, cursor.line_prefix))
+    rule = stop_rule_for(mode, cursor.line_prefix)
+    watcher = StreamingStop(rule, watch=mode == "block")
     tokens = 0
     # Leaving the block closes the stream, which cancels the generation in the engine: a
     # fired stop rule, a superseding request and $/cancelRequest all end up here.
@@ -94,7 +100,7 @@ async def run_pipeline(
                 counters.generated_tokens += chunk.tokens
             if watcher.feed(chunk.text):
                 break
-    context = PostprocessContext.for_cursor(cursor, mode, _indent_style(cursor))
+    context = PostprocessContext(cursor, mode, rule, _indent_style(cursor))
     item = postprocess(Candidate(watcher.text), context)
     logger.debug(
         "%s completion, %d prompt tokens, %d generated%s: %r",

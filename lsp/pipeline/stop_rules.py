@@ -1,9 +1,10 @@
 """Where a completion ends, for its mode: the first newline of a single line, or the first
-line that dedents below the block it started in.
+line that dedents below the block it started in. The one place the language server decides it.
 
-The rules run while tokens stream in, so the generation is cancelled as soon as one fires
-instead of running to its token budget; post-processing applies the same rule once more to
-cut what arrived in the chunk that crossed the line.
+A block's rule runs while tokens stream in, so the generation is cancelled as soon as it
+fires instead of running to its token budget; post-processing (``cut_at_stop``) cuts with
+the same rule what arrived in the chunk that crossed the line, and cuts a result that came
+whole. A line's end needs no watching: the request's mode makes the engine stop there.
 """
 
 from __future__ import annotations
@@ -69,16 +70,20 @@ def stop_rule_for(mode: CompletionMode, line_prefix: str) -> StopRule:
 
 
 class StreamingStop:
-    """Feeds streamed chunks to a rule; says when to cancel the stream."""
+    """Collects streamed chunks and says when the rule fires, to cancel the stream.
 
-    def __init__(self, rule: StopRule) -> None:
+    ``watch=False`` only collects: for a rule the engine already applies (a line's newline).
+    """
+
+    def __init__(self, rule: StopRule, watch: bool = True) -> None:
         self.rule = rule
+        self.watch = watch
         self.text = ""
         self.fired = False
 
     def feed(self, chunk: str) -> bool:
         """Add a chunk; True once the rule has fired (the caller stops consuming)."""
         self.text += chunk
-        if not self.fired and self.rule.cut_index(self.text) is not None:
+        if self.watch and not self.fired and self.rule.cut_index(self.text) is not None:
             self.fired = True
         return self.fired

@@ -22,8 +22,7 @@ class Candidate:
 class PostprocessContext:
     cursor: CursorContext
     mode: CompletionMode
-    stop_rule: StopRule
-    stop: tuple[str, ...] = ()  # stop strings the request carried
+    stop_rule: StopRule  # where the completion ends (the pipeline's one choice for the mode)
     indent_style: IndentStyle | None = None  # the document's; None: not known yet
 
     @classmethod
@@ -32,9 +31,9 @@ class PostprocessContext:
         cursor: CursorContext,
         mode: CompletionMode,
         indent_style: IndentStyle | None = None,
-        stop: tuple[str, ...] = (),
     ) -> PostprocessContext:
-        return cls(cursor, mode, stop_rule_for(mode, cursor.line_prefix), stop, indent_style)
+        """The context of a completion at ``cursor``, its stop rule chosen for ``mode``."""
+        return cls(cursor, mode, stop_rule_for(mode, cursor.line_prefix), indent_style)
 
     @property
     def line_prefix(self) -> str:
