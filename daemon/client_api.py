@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from codegend.engine.types import prompt_budget
+
 CompletionMode = Literal["line", "block"]
 ModelState = Literal["loading", "ready", "failed", "unloaded"]
 
@@ -59,6 +61,11 @@ class ModelInfo:
     context_tokens: int  # prompt + completion must fit in this many tokens
     max_new_tokens: int
     fill_in_the_middle: bool = False  # the model has infill tokens and uses the suffix
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt budget: the engine keeps only the last this-many tokens of a prompt."""
+        return prompt_budget(self.context_tokens, self.max_new_tokens)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from codegend.engine.types import (
     Generation,
     GenerationStats,
     SamplingParams,
+    prompt_budget,
 )
 
 
@@ -149,7 +150,7 @@ class StepperGenerator:
         allowed_first: np.ndarray | None = None,
     ) -> Iterator[GeneratedToken]:
         cancel = cancel or CancelToken()
-        budget = max(1, self.context_tokens - params.max_new_tokens)
+        budget = prompt_budget(self.context_tokens, params.max_new_tokens)
         prompt_ids = prompt_ids[-budget:] if prompt_ids else [self.tokenizer.bos_token_id]
         stats.prompt_tokens = len(prompt_ids)
         sampler = Sampler(params)

@@ -19,6 +19,15 @@ if TYPE_CHECKING:  # placement imports the model spec and the host probes; types
 MIN_SAMPLING_TEMPERATURE = 1e-4
 
 
+def prompt_budget(context_tokens: int, max_new_tokens: int) -> int:
+    """How many prompt tokens a model takes while leaving room for ``max_new_tokens``.
+
+    The one definition: the generation loop keeps the last this-many tokens of a longer
+    prompt, and the daemon tells clients the same number so they can choose what to send.
+    """
+    return max(1, context_tokens - max_new_tokens)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int = 64  # hard budget of generated tokens

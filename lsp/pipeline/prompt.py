@@ -1,6 +1,7 @@
 """Stage 3: the prompt, within the model's token budget.
 
-The budget is the model's context minus the tokens it may generate. The prefix is cut at
+The budget is the daemon's (``ModelInfo.prompt_tokens``: the model's context minus the
+tokens it may generate, what the engine would keep), less a small margin. The prefix is cut at
 line boundaries keeping the lines nearest the cursor; a model with a fill-in-the-middle
 template also gets the nearest lines after the cursor (the daemon applies the template).
 When the whole prefix fits and budget remains, short snippets of other open documents of the
@@ -129,11 +130,10 @@ async def build_prompt(
     model: ModelInfo,
     count: CountTokens,
     snippets: Sequence[Snippet] = (),
-    max_new_tokens: int | None = None,
 ) -> Prompt:
-    new_tokens = model.max_new_tokens if max_new_tokens is None else max_new_tokens
-    margin = max(4, model.context_tokens // 32)  # per-line counts vs. the joined text
-    budget = max(0, model.context_tokens - new_tokens - margin)
+    # Lines are counted one by one; joined, they can tokenize a little differently.
+    margin = max(4, model.context_tokens // 32)
+    budget = max(0, model.prompt_tokens - margin)
 
     suffix, suffix_tokens = "", 0
     if model.fill_in_the_middle and budget > 0:
