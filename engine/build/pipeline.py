@@ -102,7 +102,7 @@ def _plan(digest: str, for_gpu: bool, recipe_name: str, options: dict) -> list[t
     """(stage name, key, recipe) for every stage the chosen recipe needs, in order."""
     fp32_key = artifact_key(digest, "fp32", EXPORT_RECIPE)
     opt_recipe = {"optimizer": "onnxruntime-transformers/gpt2", "fp16": for_gpu,
-                  "attention": "exported" if for_gpu else "GroupQueryAttention"}
+                  "attention": "GroupQueryAttention"}
     opt_stage = "optimized-fp16" if for_gpu else "optimized"
     opt_key = artifact_key(fp32_key, opt_stage, opt_recipe)
     stages = [("fp32", fp32_key, EXPORT_RECIPE), (opt_stage, opt_key, opt_recipe)]

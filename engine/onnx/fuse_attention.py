@@ -17,7 +17,13 @@ The rewrite, per layer:
   * its output feeds the out_proj MatMul; everything the old attention computed is pruned.
 The graph keeps its inputs (attention_mask gives the lengths) and output names, and records
 ``codegend.kv_cache = shared-buffer`` in its metadata so the stepper binds it accordingly.
-Correctness is not assumed: the optimize stage validates the rewritten graph against torch.
+
+The rewrite works in the graph's own precision, read from the qkv weight: an fp32 graph for
+the CPU, or the fp16 graph for the GPU. The fp16 optimizer keeps fp32 graph inputs and
+outputs and casts the KV cache at every step; the fused graph instead takes and returns its
+cache in fp16 (the Casts die with the old attention), so the shared buffer is the very
+tensor the kernel reads and writes. Correctness is not assumed: the optimize stage validates
+the rewritten graph against torch.
 """
 
 from __future__ import annotations
@@ -119,10 +125,15 @@ def fuse_rotary_attention(model, shape: AttentionShape) -> int:
             return 0
         anchors.append((layer, qkv, out))
 
+    # GroupQueryAttention computes in the precision of its query, the qkv MatMul's output.
+    element_type = initializers[anchors[0][1].input[1]].data_type
+    float_type = helper.tensor_dtype_to_np_dtype(element_type)
     permutation = codegen_qkv_permutation(shape.heads, shape.head_dim)
     cos, sin = rotary_caches(shape.rotary_dim, width, shape.max_positions)
-    graph.initializer.extend([numpy_helper.from_array(cos, "codegend/rotary_cos"),
-                              numpy_helper.from_array(sin, "codegend/rotary_sin")])
+    graph.initializer.extend([
+        numpy_helper.from_array(cos.astype(float_type), "codegend/rotary_cos"),
+        numpy_helper.from_array(sin.astype(float_type), "codegend/rotary_sin"),
+    ])
     attention_nodes = []
     for layer, qkv, out in anchors:
         weight = initializers[qkv.input[1]]
@@ -155,6 +166,7 @@ def fuse_rotary_attention(model, shape: AttentionShape) -> int:
     del graph.node[:]
     graph.node.extend(ordered)
     _drop_unused(graph)
+    _set_cache_type(graph, element_type)
     if not any(op.domain == "com.microsoft" for op in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
@@ -187,6 +199,14 @@ def _length_nodes(graph) -> list:
     for node in nodes:  # unique names: some tools key nodes by name
         node.name = f"codegend/{node.output[0].removeprefix('codegend/')}/{node.op_type}"
     return nodes
+
+
+def _set_cache_type(graph, element_type: int) -> None:
+    """The past inputs and present outputs now connect to GroupQueryAttention directly, so
+    they take its precision (a no-op for an fp32 graph; fp16 instead of fp32 + Casts)."""
+    for value in (*graph.input, *graph.output):
+        if value.name.startswith(("past_key_values.", "present.")):
+            value.type.tensor_type.elem_type = element_type
 
 
 def _live_nodes(graph, nodes: list) -> list:

@@ -9,6 +9,11 @@ A graph whose attention was fused into GroupQueryAttention (``fuse_attention``) 
 preallocated cache instead: the same buffer is bound as past and present and the kernel
 writes only the new positions into it, so a step no longer copies the whole past and a
 truncation costs nothing.
+
+On a GPU such a graph also decodes through a CUDA graph (``decode_graph``): the session is
+created with ONNX Runtime's ``enable_cuda_graph``, the cache is allocated at full length
+once, and each one-token step replays the captured kernels instead of launching a few
+hundred. Prompts (several tokens) run uncaptured.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import ArtifactError
+from codegend.engine.onnx.binding import UNCAPTURED, bind_tensor, run_options, wait_for_torch
+from codegend.engine.onnx.decode_graph import DecodeGraph
 from codegend.engine.onnx.fuse_attention import KV_CACHE_METADATA, SHARED_BUFFER
+from codegend.engine.onnx.graph_files import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -34,35 +42,58 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
-def create_session(model_path: Path, device: str = "cpu", threads: int | None = None):
+def create_session(model_path: Path, device: str = "cpu", threads: int | None = None,
+                   cuda_graph: bool | None = None):
     """An InferenceSession on ``device`` ("cpu", "cuda" or "auto"); falls back to CPU with a
-    log line saying why when CUDA was asked for but is not usable."""
+    log line saying why when CUDA was asked for but is not usable.
+
+    cuda_graph: on the CUDA provider, let the session capture the decode step as a CUDA
+    graph; None: when the graph shares its KV buffer (the static shapes a capture needs).
+    A session ONNX Runtime cannot capture (some node outside the CUDA provider) is created
+    without, with a log line saying why.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only; ORT's warnings are noise for users
-    providers = ["CPUExecutionProvider"]
+    providers: list = ["CPUExecutionProvider"]
     if device in ("cuda", "auto"):
         if "CUDAExecutionProvider" in ort.get_available_providers():
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            if cuda_graph is None:
+                cuda_graph = read_metadata(model_path).get(KV_CACHE_METADATA) == SHARED_BUFFER
+            cuda = {"enable_cuda_graph": "1"} if cuda_graph else {}
+            providers = [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
         elif device == "cuda":
             log.info("CUDA asked for, but this onnxruntime has no CUDA provider: using the CPU")
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as err:  # ORT raises its own exception types for invalid graphs
+        if providers[0] == ("CUDAExecutionProvider", {"enable_cuda_graph": "1"}):
+            log.info("CUDA graphs unavailable for %s (%s): decoding uncaptured", model_path, err)
+            return create_session(model_path, device, threads, cuda_graph=False)
         raise ArtifactError(f"{model_path}: ONNX Runtime cannot load the graph ({err})") from err
-    if providers[0] == "CUDAExecutionProvider" and \
+    if providers[0] != "CPUExecutionProvider" and \
             "CUDAExecutionProvider" not in session.get_providers():
         log.info("CUDA execution provider could not start (no usable GPU): using the CPU")
     return session
 
 
+def captures_cuda_graphs(session) -> bool:
+    """Whether ``session`` runs on the CUDA provider with CUDA graph capture enabled."""
+    cuda = session.get_provider_options().get("CUDAExecutionProvider", {})
+    return session.get_providers()[0] == "CUDAExecutionProvider" and \
+        cuda.get("enable_cuda_graph") in ("1", "True", "true")
+
+
 class OnnxStepper:
     """A :class:`~codegend.engine.stepper.CausalStepper` over one ONNX Runtime session."""
 
-    def __init__(self, session, max_positions: int) -> None:
+    def __init__(self, session, max_positions: int, static_decode: bool | None = None) -> None:
+        """static_decode: run one-token steps through a :class:`DecodeGraph` (fixed shapes,
+        full-length cache); None: when the session captures CUDA graphs. True on the CPU
+        runs the same static step uncaptured (tests compare it with the exact one)."""
         import torch
 
         self.session = session
@@ -86,6 +117,16 @@ class OnnxStepper:
         self._past: list = []  # one [1, H, T, D] tensor per past input, on self.device
         self._cache_binding = None  # shared buffers only: an IOBinding with them bound
         self._length = 0
+        capture = captures_cuda_graphs(session)
+        self.decode_graph: DecodeGraph | None = None
+        if capture if static_decode is None else static_decode:
+            if not self._shares_buffer:
+                raise ArtifactError("a static decode step needs the fused graph's shared cache")
+            self.decode_graph = DecodeGraph(
+                session, list(zip(self._past_names, self._present_names, strict=True)),
+                self.vocab_size, self._logits_dtype, self.device, capture)
+        # Every run of a capturing session says whether it is the captured step.
+        self._uncaptured = run_options(UNCAPTURED) if capture else None
         self.truncate(0)
 
     @property
@@ -99,7 +140,9 @@ class OnnxStepper:
         if self._shares_buffer:
             # The kernel reads only the first `length` positions and overwrites the rest.
             if not self._past:
-                self._reserve(min(INITIAL_CACHE_POSITIONS, self.max_positions))
+                # A decode graph keeps the addresses it was bound to: full length at once.
+                first = self.max_positions if self.decode_graph else INITIAL_CACHE_POSITIONS
+                self._reserve(min(first, self.max_positions))
         elif length == 0:
             empty = (1, self._heads, 0, self._head_dim)
             self._past = [torch.empty(empty, dtype=self._kv_dtype, device=self.device)
@@ -124,6 +167,9 @@ class OnnxStepper:
             new[:, :, :self._length] = old[:, :, :self._length]
         self._past = grown
         self._cache_binding = None  # bound to the old buffers
+        if self.decode_graph is not None:
+            assert self.decode_graph.capacity == 0, "a bound decode graph's cache cannot move"
+            self.decode_graph.bind(grown)
 
     def feed(self, token_ids: list[int]) -> np.ndarray:
         return self.forward(token_ids)[-1].float().cpu().numpy()
@@ -137,6 +183,10 @@ class OnnxStepper:
         total = self._length + new
         if total > self.max_positions:
             raise ArtifactError(f"sequence of {total} tokens exceeds {self.max_positions}")
+        if self.decode_graph is not None and new == 1 and self._length > 0:
+            logits = self.decode_graph.step(token_ids[0], total)
+            self._length = total
+            return logits
         if self._shares_buffer:
             self._reserve(total)
             presents = self._past  # written in place, at positions [length, total)
@@ -152,14 +202,15 @@ class OnnxStepper:
         positions = torch.arange(self._length, total, dtype=torch.int64,
                                  device=self.device).unsqueeze(0)
         keep_alive = [input_ids, attention, positions]
-        self._bind(binding, "input_ids", input_ids, is_input=True)
-        self._bind(binding, "attention_mask", attention, is_input=True)
+        bind_tensor(binding, "input_ids", input_ids, is_input=True)
+        bind_tensor(binding, "attention_mask", attention, is_input=True)
         if self._uses_position_ids:
-            self._bind(binding, "position_ids", positions, is_input=True)
+            bind_tensor(binding, "position_ids", positions, is_input=True)
         logits = torch.empty((1, new, self.vocab_size), dtype=self._logits_dtype,
                              device=self.device)
-        self._bind(binding, "logits", logits, is_input=False)
-        self.session.run_with_iobinding(binding)
+        bind_tensor(binding, "logits", logits, is_input=False)
+        wait_for_torch(self.device)
+        self.session.run_with_iobinding(binding, self._uncaptured)
         del keep_alive
         self._past, self._length = presents, total
         return logits[0]
@@ -168,23 +219,12 @@ class OnnxStepper:
         """Bind the past tensors as inputs and ``presents`` (default: the same shared
         buffers, which stay bound until the cache grows) as outputs."""
         for name, past in zip(self._past_names, self._past, strict=True):
-            self._bind(binding, name, past, is_input=True)
+            bind_tensor(binding, name, past, is_input=True)
         for name, present in zip(self._present_names, presents or self._past, strict=True):
-            self._bind(binding, name, present, is_input=False)
+            bind_tensor(binding, name, present, is_input=False)
         if presents is None:
             self._cache_binding = binding
         return binding
-
-    def _bind(self, binding, name: str, tensor, *, is_input: bool) -> None:
-        element = {"float32": np.float32, "float16": np.float16, "int64": np.int64}[
-            str(tensor.dtype).removeprefix("torch.")
-        ]
-        device_type = "cuda" if tensor.is_cuda else "cpu"
-        device_id = tensor.device.index or 0
-        # A zero-sized tensor may have a null data pointer; ORT accepts any pointer for it.
-        pointer = tensor.data_ptr()
-        bind = binding.bind_input if is_input else binding.bind_output
-        bind(name, device_type, device_id, element, list(tensor.shape), pointer)
 
     failure: str | None = None  # runs in this process: nothing can fail apart from it
 
@@ -211,4 +251,5 @@ class OnnxStepper:
     def close(self) -> None:
         self._past = []
         self._cache_binding = None
+        self.decode_graph = None
         self.session = None

@@ -1,0 +1,47 @@
+"""How torch tensors are handed to ONNX Runtime: IO binding, run options, stream order.
+
+The ONNX stepper keeps every tensor a step reads or writes (the KV cache, the inputs, the
+logits) in torch, on the model's device, and binds their memory to the session, so nothing
+round-trips through numpy. Two rules make that safe on a GPU, and both live here:
+  * ONNX Runtime runs on its own CUDA stream, so what torch wrote on its stream (inputs,
+    a restored cache) must be finished before a run starts (``wait_for_torch``); ONNX
+    Runtime synchronizes its own stream at the end of a run, so reading afterwards is safe;
+  * a session that captures CUDA graphs is told for every run whether this run is the
+    captured step or runs uncaptured (``run_options``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DECODE_GRAPH_ID = 1  # the one captured graph: the one-token decode step
+UNCAPTURED = -1  # ONNX Runtime's graph id for "neither capture nor replay this run"
+_ELEMENT_TYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64}
+
+
+def bind_tensor(binding, name: str, tensor, *, is_input: bool) -> None:
+    """Bind ``tensor``'s memory as the graph input or output ``name``."""
+    element = _ELEMENT_TYPES[str(tensor.dtype).removeprefix("torch.")]
+    device_type = "cuda" if tensor.is_cuda else "cpu"
+    device_id = tensor.device.index or 0
+    # A zero-sized tensor may have a null data pointer; ORT accepts any pointer for it.
+    bind = binding.bind_input if is_input else binding.bind_output
+    bind(name, device_type, device_id, element, list(tensor.shape), tensor.data_ptr())
+
+
+def run_options(graph_id: int):
+    """RunOptions naming the CUDA graph a run captures or replays (UNCAPTURED: none).
+    Sessions that capture nothing ignore the entry."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("gpu_graph_id", str(graph_id))
+    return options
+
+
+def wait_for_torch(device) -> None:
+    """Finish torch's pending work on ``device`` before ONNX Runtime's stream reads it."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.current_stream(device).synchronize()
