@@ -15,7 +15,3 @@ class ModelSourceError(CodegendError):
 
 class ArtifactError(CodegendError):
     """Building or validating an ONNX artifact failed (export, optimization, quantization)."""
-
-
-class GenerationCancelled(CodegendError):
-    """Raised inside a generation when its cancel token fired; callers normally never see it."""

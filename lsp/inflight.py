@@ -40,10 +40,6 @@ class InflightRequests:
         task = task or asyncio.current_task()
         return task is not None and task in self._superseded
 
-    def in_flight(self, key: str) -> bool:
-        task = self._current.get(key)
-        return task is not None and not task.done()
-
     def cancel_all(self) -> None:
         for task in list(self._current.values()):
             task.cancel()

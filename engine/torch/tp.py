@@ -53,15 +53,6 @@ def qkv_shard_rows(n_head: int, head_dim: int, rank: int, world_size: int) -> to
     return torch.tensor(rows, dtype=torch.long)
 
 
-def merge_qkv_shards(shards: list[torch.Tensor], n_head: int, head_dim: int) -> torch.Tensor:
-    """The inverse of sharding: put every rank's rows back where the checkpoint had them."""
-    world_size = len(shards)
-    merged = shards[0].new_empty((3 * n_head * head_dim, *shards[0].shape[1:]))
-    for rank, shard in enumerate(shards):
-        merged[qkv_shard_rows(n_head, head_dim, rank, world_size)] = shard
-    return merged
-
-
 def check_tp_shape(shape: CodeGenShape, world_size: int, where: str = "model") -> None:
     """A clear error when the model cannot be split ``world_size`` ways."""
     if world_size < 1:

@@ -60,10 +60,6 @@ class CursorContext:
     def line_suffix(self) -> str:
         return self.current_line[self.column :]
 
-    @property
-    def at_document_start(self) -> bool:
-        return self.line == 0 and self.column == 0
-
     def lines_before(self) -> Iterator[str]:
         """Whole lines above the cursor line, nearest first, without line endings."""
         for index in range(min(self.line, len(self.lines)) - 1, -1, -1):

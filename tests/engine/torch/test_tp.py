@@ -13,8 +13,17 @@ import torch
 
 from codegend.engine.errors import ModelSourceError
 from codegend.engine.torch.codegen import QKV_BLOCKS, CodeGenShape, load_codegen
-from codegend.engine.torch.tp import apply_tp, merge_qkv_shards, qkv_shard_rows
+from codegend.engine.torch.tp import apply_tp, qkv_shard_rows
 from tests.engine.torch.test_codegen import save_hf_codegen
+
+
+def merge_qkv_shards(shards: list[torch.Tensor], n_head: int, head_dim: int) -> torch.Tensor:
+    """The inverse of sharding: put every rank's rows back where the checkpoint had them."""
+    world_size = len(shards)
+    merged = shards[0].new_empty((3 * n_head * head_dim, *shards[0].shape[1:]))
+    for rank, shard in enumerate(shards):
+        merged[qkv_shard_rows(n_head, head_dim, rank, world_size)] = shard
+    return merged
 
 
 @pytest.mark.parametrize(("n_head", "world_size"), [
