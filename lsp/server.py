@@ -41,6 +41,7 @@ class CodegendLanguageServer(LanguageServer):
         self.open_client = open_client
         self.initial_settings = Settings()  # from initializationOptions
         self.settings = Settings()  # initial settings with workspace/configuration on top
+        self._shown_problems: set[str] = set()  # setting warnings the user has already seen
         stats = AcceptanceStats(Path(options.stats_path) if options.stats_path else None)
         connection = DaemonConnection(
             self._opener(), self.publish_status,
@@ -75,8 +76,13 @@ class CodegendLanguageServer(LanguageServer):
         """Settings from the client: problems are shown, defaults used in their place."""
         base = Settings() if initial else self.initial_settings
         settings, problems = settings_from_json(raw, base)
-        for problem in problems:
-            self.show(types.MessageType.Warning, str(problem))
+        # The same values arrive as initializationOptions and again as the configuration
+        # the server pulls: each problem is shown once, and again only after it was fixed.
+        messages = [str(problem) for problem in problems]
+        for message in messages:
+            if message not in self._shown_problems:
+                self.show(types.MessageType.Warning, message)
+        self._shown_problems = set(messages)
         previous, self.settings = self.settings, settings
         if initial:
             self.initial_settings = settings

@@ -3,7 +3,10 @@
 Settings arrive from ``initializationOptions`` and from ``workspace/configuration`` (section
 ``codegend``). One converter, :func:`settings_from_json`, turns that JSON into the frozen
 :class:`Settings`; every value it cannot use is reported by name and replaced by the default,
-so one typo never switches completions off.
+so one typo never switches completions off. This is the one place settings are checked:
+editor extensions pass the user's values through (the VS Code extension only resolves
+``configPath`` against its workspace), and its ``package.json`` declares the same keys and
+defaults for the settings UI (a test holds the two together).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 MaxCompletion = Literal["line", "block", "auto"]
 MAX_DEBOUNCE_MS = 2000
@@ -55,15 +58,15 @@ def _as_bool(value: Any) -> bool:
 def _as_languages(value: Any) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"must be a list of language ids (got {value!r})")
-    return frozenset(value)
+    return frozenset(v.strip() for v in value if v.strip())  # " json " is json
 
 
 def _as_optional_text(value: Any) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"must be a string (got {value!r})")
-    return value
+    return value.strip() or None  # blank means unset
 
 
 def _as_debounce(value: Any) -> int:
@@ -75,8 +78,10 @@ def _as_debounce(value: Any) -> int:
 
 
 def _as_max_completion(value: Any) -> MaxCompletion:
-    if value not in ("line", "block", "auto"):
-        raise ValueError(f'must be "line", "block" or "auto" (got {value!r})')
+    allowed = get_args(MaxCompletion)
+    if value not in allowed:
+        choices = ", ".join(f'"{choice}"' for choice in allowed[:-1])
+        raise ValueError(f'must be {choices} or "{allowed[-1]}" (got {value!r})')
     return value
 
 

@@ -14,7 +14,9 @@ import { SETTINGS_SECTION, STATUS_NOTIFICATION, parseStatusParams } from "./prot
 import { openSetting } from "./openSetting";
 import { RestartBudget, restartDelayMs } from "./restartBudget";
 import { resolveServerCommand } from "./serverCommand";
-import { ServerSettings, isEnabledFor, readServerSettings } from "./settings";
+import {
+  ExtensionSettings, PathContext, ServerSettings, SettingGetter, isEnabledFor, readExtensionSettings, serverSettings,
+} from "./settings";
 import { ServerLogClassifier } from "./serverLog";
 import { StatusEvent } from "./status";
 import { TraceChannel } from "./traceChannel";
@@ -51,12 +53,22 @@ export class ServerSession implements vscode.Disposable {
     return this.client?.isRunning() ? this.client : undefined;
   }
 
-  settings(): ServerSettings {
+  /** The settings the extension acts on itself (the server reads its own from what is sent). */
+  settings(): ExtensionSettings {
+    return readExtensionSettings(...this.settingSource());
+  }
+
+  /** What the server is sent: the user's values, only configPath resolved. */
+  private serverSettings(): ServerSettings {
+    return serverSettings(...this.settingSource());
+  }
+
+  private settingSource(): [SettingGetter, PathContext] {
     const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-    return readServerSettings((key) => config.get(key), {
+    return [(key) => config.get(key), {
       home: os.homedir(),
       workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
-    });
+    }];
   }
 
   async start(): Promise<void> {
@@ -144,7 +156,7 @@ export class ServerSession implements vscode.Disposable {
     const client = this.running;
     if (client !== undefined) {
       await client.sendNotification(DidChangeConfigurationNotification.type, {
-        settings: { [SETTINGS_SECTION]: this.settings() },
+        settings: { [SETTINGS_SECTION]: this.serverSettings() },
       });
     }
   }
@@ -162,7 +174,7 @@ export class ServerSession implements vscode.Disposable {
       outputChannel: this.output,
       traceOutputChannel: this.trace,
       stdioOptions: { stdout: pipeServerLog, stderr: pipeServerLog },
-      initializationOptions: this.settings(),
+      initializationOptions: this.serverSettings(),
       errorHandler: {
         error: (_error, _message, count) => ({
           action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
@@ -179,7 +191,9 @@ export class ServerSession implements vscode.Disposable {
         return false;
       },
       middleware: {
-        // Asked for by the server: always the normalized settings, not VS Code's raw ones.
+        // Asked for by the server: the same values it is sent, so configPath arrives resolved
+        // (VS Code's own answer has `~` and `${workspaceFolder}` unexpanded) and every other
+        // value exactly as the user wrote it, for the server to check and warn about.
         workspace: {
           configuration: async (params, token, next) => {
             const values = await next(params, token);
@@ -187,7 +201,7 @@ export class ServerSession implements vscode.Disposable {
               return values;
             }
             return values.map((value, index) =>
-              params.items[index]?.section === SETTINGS_SECTION ? this.settings() : value);
+              params.items[index]?.section === SETTINGS_SECTION ? this.serverSettings() : value);
           },
         },
         // A language switched off never costs the server a request.

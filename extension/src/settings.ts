@@ -1,17 +1,24 @@
-// Turns the user's `codegend.*` settings into the object the server reads, and answers
-// "is codegend on for this language?". Pure: the VS Code configuration arrives as a getter.
-// The keys match the server's converter (lsp/settings.py); keys only the extension uses
-// (server.*, trace.server) are not sent.
+// The user's `codegend.*` settings, passed to the server as they are. The server's converter
+// (lsp/settings.py) is the one place they are checked: it warns about a value it cannot use
+// and uses its default instead, so nothing is clamped or replaced silently here. The
+// extension only resolves configPath (`~`, `${workspaceFolder}`, relative paths), which the
+// server cannot know, and reads the few settings its own status bar and commands act on by
+// the server's rule: a value of the wrong type counts as the default.
 
-export type MaxCompletion = "line" | "block" | "auto";
+/** The keys of the `codegend` section the server reads; the others (server.*,
+ * trace.server) are the extension's own. */
+export const SERVER_KEYS: readonly string[] = [
+  "enable", "disabledLanguages", "configPath", "debounceMs", "maxCompletion", "model",
+];
 
 /** What the server receives as initializationOptions and as the `codegend` section. */
-export interface ServerSettings {
+export type ServerSettings = Record<string, unknown>;
+
+/** The settings the extension itself acts on (status bar, toggle, config file, model pick). */
+export interface ExtensionSettings {
   enable: boolean;
   disabledLanguages: string[];
   configPath: string | null;
-  debounceMs: number;
-  maxCompletion: MaxCompletion;
   /** A model name that overrides routing by language; null routes by language. */
   model: string | null;
 }
@@ -25,52 +32,47 @@ export interface PathContext {
   workspaceFolder?: string;
 }
 
-export const DEFAULT_SETTINGS: Readonly<ServerSettings> = Object.freeze({
+/** The server's defaults, for the extension's own reading of a value it cannot use. */
+export const DEFAULT_SETTINGS: Readonly<ExtensionSettings> = Object.freeze({
   enable: true,
   disabledLanguages: [],
   configPath: null,
-  debounceMs: 75,
-  maxCompletion: "auto",
   model: null,
 });
 
-const MAX_DEBOUNCE_MS = 2000;
-const MAX_COMPLETIONS: readonly string[] = ["line", "block", "auto"];
+/** The user's values as VS Code holds them, configPath resolved; unset keys are left out. */
+export function serverSettings(get: SettingGetter, paths: PathContext): ServerSettings {
+  const settings: ServerSettings = {};
+  for (const key of SERVER_KEYS) {
+    const value = get(key);
+    if (value !== undefined) {
+      // A configPath that is not a string goes as it is: the server names it in a warning.
+      settings[key] = key === "configPath" && typeof value === "string" ? expandPath(value, paths) : value;
+    }
+  }
+  return settings;
+}
 
-export function readServerSettings(get: SettingGetter, paths: PathContext): ServerSettings {
-  const enable = get("enable");
-  const maxCompletion = get("maxCompletion");
-  const model = get("model");
+export function readExtensionSettings(get: SettingGetter, paths: PathContext): ExtensionSettings {
+  const sent = serverSettings(get, paths);
+  const { enable, disabledLanguages, configPath, model } = sent;
   return {
     enable: typeof enable === "boolean" ? enable : DEFAULT_SETTINGS.enable,
-    disabledLanguages: readLanguageList(get("disabledLanguages")),
-    configPath: expandPath(get("configPath"), paths),
-    debounceMs: readDebounce(get("debounceMs")),
-    maxCompletion: typeof maxCompletion === "string" && MAX_COMPLETIONS.includes(maxCompletion)
-      ? (maxCompletion as MaxCompletion)
-      : DEFAULT_SETTINGS.maxCompletion,
-    model: typeof model === "string" && model.trim() !== "" ? model.trim() : null,
+    disabledLanguages: isStringList(disabledLanguages)
+      ? disabledLanguages.map((language) => language.trim()).filter((language) => language !== "")
+      : [...DEFAULT_SETTINGS.disabledLanguages],
+    configPath: typeof configPath === "string" ? configPath : DEFAULT_SETTINGS.configPath,
+    model: typeof model === "string" && model.trim() !== "" ? model.trim() : DEFAULT_SETTINGS.model,
   };
 }
 
 /** True when completions should be offered in a document of this language. */
-export function isEnabledFor(settings: ServerSettings, languageId: string): boolean {
+export function isEnabledFor(settings: ExtensionSettings, languageId: string): boolean {
   return settings.enable && !settings.disabledLanguages.includes(languageId);
 }
 
-function readLanguageList(value: unknown): string[] {
-  if (!Array.isArray(value)) {
-    return [...DEFAULT_SETTINGS.disabledLanguages];
-  }
-  const languages = value.filter((item): item is string => typeof item === "string" && item.trim() !== "");
-  return [...new Set(languages.map((language) => language.trim()))];
-}
-
-function readDebounce(value: unknown): number {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    return DEFAULT_SETTINGS.debounceMs;
-  }
-  return Math.min(MAX_DEBOUNCE_MS, Math.max(0, Math.round(value)));
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
 }
 
 /**

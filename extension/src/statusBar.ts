@@ -2,14 +2,14 @@
 // or the active editor change.
 import * as vscode from "vscode";
 import { SERVED_LANGUAGES } from "./languages";
-import { ServerSettings, isEnabledFor } from "./settings";
+import { ExtensionSettings, isEnabledFor } from "./settings";
 import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "./status";
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private current: Status = INITIAL_STATUS;
 
-  constructor(private readonly settings: () => ServerSettings) {
+  constructor(private readonly settings: () => ExtensionSettings) {
     this.item = vscode.window.createStatusBarItem("codegend.status", vscode.StatusBarAlignment.Right, 100);
     this.item.name = "codegend";
     this.item.command = "codegend.showMenu";

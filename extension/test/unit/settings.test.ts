@@ -3,54 +3,65 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
-  DEFAULT_SETTINGS, defaultConfigPath, expandPath, isEnabledFor, readServerSettings,
+  DEFAULT_SETTINGS, SERVER_KEYS, defaultConfigPath, expandPath, isEnabledFor, readExtensionSettings, serverSettings,
 } from "../../src/settings";
 
 const paths = { home: "/home/ada", workspaceFolder: "/work/project" };
 
-function fromObject(values: Record<string, unknown>) {
-  return readServerSettings((key) => values[key], paths);
+function sent(values: Record<string, unknown>) {
+  return serverSettings((key) => values[key], paths);
 }
 
-test("unset settings read as the defaults", () => {
+function fromObject(values: Record<string, unknown>) {
+  return readExtensionSettings((key) => values[key], paths);
+}
+
+test("unset settings are not sent (the server keeps its defaults) and read as the defaults", () => {
+  assert.deepEqual(sent({}), {});
   assert.deepEqual(fromObject({}), { ...DEFAULT_SETTINGS });
 });
 
-test("user values pass through, trimmed and de-duplicated", () => {
-  const settings = fromObject({
+test("user values are sent as written; only configPath is resolved", () => {
+  const values = {
     enable: false,
     disabledLanguages: ["markdown", " json ", "markdown"],
     configPath: "~/codegend.yaml",
     debounceMs: 120,
     maxCompletion: "line",
     model: "  big  ",
-  });
-  assert.deepEqual(settings, {
+    "server.command": "codegend",
+  };
+  assert.deepEqual(sent(values), {
     enable: false,
-    disabledLanguages: ["markdown", "json"],
+    disabledLanguages: ["markdown", " json ", "markdown"],
     configPath: "/home/ada/codegend.yaml",
     debounceMs: 120,
     maxCompletion: "line",
+    model: "  big  ",
+  });
+  assert.deepEqual(fromObject(values), {
+    enable: false,
+    disabledLanguages: ["markdown", "json", "markdown"],
+    configPath: "/home/ada/codegend.yaml",
     model: "big",
   });
 });
 
-test("values of the wrong type or range fall back or are clamped", () => {
-  const settings = fromObject({
+test("values the server cannot use are sent unchanged for it to warn about, never clamped", () => {
+  const values = {
     enable: "yes",
     disabledLanguages: "markdown",
+    configPath: 42,
     debounceMs: 99999,
     maxCompletion: "paragraph",
     model: "",
-  });
-  assert.equal(settings.enable, true);
-  assert.deepEqual(settings.disabledLanguages, []);
-  assert.equal(settings.debounceMs, 2000);
-  assert.equal(settings.maxCompletion, "auto");
-  assert.equal(settings.model, null);
-  assert.equal(fromObject({ debounceMs: -5 }).debounceMs, 0);
-  assert.equal(fromObject({ debounceMs: 12.6 }).debounceMs, 13);
-  assert.equal(fromObject({ debounceMs: Number.NaN }).debounceMs, DEFAULT_SETTINGS.debounceMs);
+  };
+  assert.deepEqual(sent(values), values);
+  const own = fromObject(values);
+  assert.equal(own.enable, true);
+  assert.deepEqual(own.disabledLanguages, []);
+  assert.equal(own.configPath, null);
+  assert.equal(own.model, null);
 });
 
 test("language switches: the global one wins, then the per-language list", () => {
@@ -84,7 +95,7 @@ test("the default config path follows platformdirs", () => {
 });
 
 // The server reads these keys (lsp/settings.py); a key only one side knows is a silent bug.
-test("the settings sent are exactly the ones the server's converter reads", (t) => {
+test("the keys sent are exactly the ones the server's converter reads", (t) => {
   let source: string;
   try {
     source = readFileSync(join(__dirname, "..", "..", "..", "..", "lsp", "settings.py"), "utf8");
@@ -96,5 +107,7 @@ test("the settings sent are exactly the ones the server's converter reads", (t) 
   const serverKeys = [...block.matchAll(/"([a-z_]+)":/g)].map((match) =>
     match[1].replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()));
   assert.ok(serverKeys.length >= 5, `parsed too few keys from lsp/settings.py: ${serverKeys}`);
-  assert.deepEqual(Object.keys(fromObject({})).sort(), serverKeys.sort());
+  assert.deepEqual([...SERVER_KEYS].sort(), serverKeys.sort());
+  const everySet = Object.fromEntries(SERVER_KEYS.map((key) => [key, "x"]));
+  assert.deepEqual(Object.keys(sent(everySet)).sort(), serverKeys.sort());
 });
