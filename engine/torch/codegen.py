@@ -102,7 +102,12 @@ def apply_rotary(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch
 
 
 class KVCache(nn.Module):
-    """Preallocated keys and values of one layer, written in place at their positions."""
+    """Preallocated keys and values of one layer, written in place at their positions.
+
+    ``start`` is a Python int on the eager path (prefill, and decode without compilation),
+    or a one-element tensor on the static decode path (``static_decode``), whose shapes do
+    not depend on the position so that torch.compile and CUDA graphs can capture it once.
+    """
 
     def __init__(self, n_heads: int, max_len: int, head_dim: int, dtype, device) -> None:
         super().__init__()
@@ -110,8 +115,13 @@ class KVCache(nn.Module):
         self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), False)
         self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), False)
 
-    def update(self, start: int, k: torch.Tensor, v: torch.Tensor):
-        """Store k, v ([1, H, T, D]) at ``start``; return every cached position up to them."""
+    def update(self, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+        """Store k, v ([1, H, T, D]) at ``start``; return every cached position up to them
+        (static decode: the whole buffer, which ``attention_mask`` limits)."""
+        if isinstance(start, torch.Tensor):
+            self.k.index_copy_(2, start, k)
+            self.v.index_copy_(2, start, v)
+            return self.k, self.v
         end = start + k.shape[2]
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
@@ -129,7 +139,7 @@ class Attention(nn.Module):
         self.rotary_dim = shape.rotary_dim
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: torch.Tensor, start: int, sin, cos) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, start: int | torch.Tensor, sin, cos) -> torch.Tensor:
         b, t, _ = x.shape
         per_block = self.n_heads // self.qkv_blocks
         qkv = self.qkv_proj(x).view(b, t, self.qkv_blocks, 3, per_block, self.head_dim)
@@ -139,13 +149,22 @@ class Attention(nn.Module):
         k = torch.cat((apply_rotary(k[..., :r], sin, cos), k[..., r:]), dim=-1)
         q, k, v = (a.transpose(1, 2) for a in (q, k, v))  # [B, H, T, D]
         assert self.kv_cache is not None, "call setup_caches() before running the model"
-        k, v = self.kv_cache.update(start, k, v)  # [B, H, start + T, D]
-        mask = None
-        if t > 1:  # query i sits at position start + i and sees every key up to there
-            keys = torch.arange(start + t, device=x.device)
-            mask = keys[None, :] <= (start + torch.arange(t, device=x.device))[:, None]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        k, v = self.kv_cache.update(start, k, v)  # [B, H, start + T (static: max_len), D]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(start, t, k.shape[2],
+                                                                              x.device))
         return self.out_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
+
+
+def attention_mask(start: int | torch.Tensor, t: int, keys: int, device) -> torch.Tensor | None:
+    """Which of ``keys`` cached positions each of the ``t`` queries sees (None: all of them).
+
+    Query i sits at position start + i and sees every key up to there. On the static decode
+    path (one query, ``start`` a tensor) the keys are the whole buffer, stale tail included.
+    """
+    if not isinstance(start, torch.Tensor) and t == 1:
+        return None
+    return torch.arange(keys, device=device)[None, :] <= \
+        (start + torch.arange(t, device=device))[:, None]  # [t, keys]
 
 
 class MLP(nn.Module):
@@ -170,7 +189,7 @@ class Block(nn.Module):
         # Where both branches meet: tensor parallelism hooks its single all-reduce here.
         self.branch_sum = nn.Identity()
 
-    def forward(self, x: torch.Tensor, start: int, sin, cos) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, start: int | torch.Tensor, sin, cos) -> torch.Tensor:
         h = self.ln_1(x)
         return x + self.branch_sum(self.attn(h, start, sin, cos) + self.mlp(h))
 
@@ -213,11 +232,19 @@ class CodeGenLM(nn.Module):
         self.register_buffer("rotary_cos", cos.to(weight.device), persistent=False)
         self.max_len = max_len
 
-    def forward(self, input_ids: torch.Tensor, start: int, all_positions: bool = False):
-        """input_ids: [1, T] at positions start..start+T-1 -> float logits [V] (or [T, V])."""
+    def forward(self, input_ids: torch.Tensor, start: int | torch.Tensor,
+                all_positions: bool = False):
+        """input_ids: [1, T] at positions start..start+T-1 -> float logits [V] (or [T, V]).
+
+        ``start`` a one-element tensor: the static decode step (T == 1), see ``KVCache``."""
         t = input_ids.shape[1]
-        assert start + t <= self.max_len, f"{start + t} positions exceed the cache ({self.max_len})"
-        sin, cos = self.rotary_sin[start : start + t], self.rotary_cos[start : start + t]
+        if isinstance(start, torch.Tensor):
+            assert t == 1, "the static path decodes one token"
+            sin, cos = self.rotary_sin[start], self.rotary_cos[start]  # [1, R/2]
+        else:
+            assert start + t <= self.max_len, \
+                f"{start + t} positions exceed the cache ({self.max_len})"
+            sin, cos = self.rotary_sin[start : start + t], self.rotary_cos[start : start + t]
         x = self.transformer.wte(input_ids)
         for block in self.transformer.h:
             x = block(x, start, sin, cos)

@@ -36,6 +36,7 @@ RANK_PRELOAD = (
     "__main__", "torch", "torch.distributed", "codegend.engine.torch.tp_worker",
     "codegend.engine.torch.codegen", "codegend.engine.torch.tp",
     "codegend.engine.torch.int8_linear", "codegend.engine.torch.checkpoint",
+    "codegend.engine.torch.static_decode",
 )
 
 
@@ -54,6 +55,8 @@ class TPGroupConfig:
     step_timeout_s: float = 60.0  # longest a single step may take before the group is failed
     load_timeout_s: float = 900.0  # longest loading the shards may take
     threads_per_rank: int | None = None  # CPU threads per rank; None: cores / world_size
+    # One-token steps through torch.compile (CUDA graphs on GPUs); None: on cuda only.
+    compile_decode: bool | None = None
 
 
 class TPGroup:
@@ -179,6 +182,8 @@ class TPGroup:
             store_port=self._store.port,
             step_timeout_s=config.step_timeout_s,
             threads=threads,
+            compile_decode=config.device == "cuda" if config.compile_decode is None
+            else config.compile_decode,
         )
 
     def _next_message(self, timeout_s: float, doing: str) -> tuple[int, tuple]:

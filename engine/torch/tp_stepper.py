@@ -98,6 +98,7 @@ def open_tp_stepper(
     max_positions: int | None = None,
     step_timeout_s: float = 60.0,
     threads_per_rank: int | None = None,
+    compile_decode: bool | None = None,
 ) -> TPStepper:
     """Spawn ``world_size`` ranks serving the CodeGen checkpoint in ``model_dir``.
 
@@ -105,7 +106,9 @@ def open_tp_stepper(
     dtype: "float32" | "float16" | "bfloat16"; None picks float32 on cpu, float16 on cuda.
     Raises ModelSourceError for a model that cannot be split or read, TensorParallelError if
     a rank fails while starting. threads_per_rank: CPU threads of each rank (None: the
-    cores divided by the world size).
+    cores divided by the world size). compile_decode: one-token steps through the compiled
+    static step (``static_decode``; CUDA graphs on GPUs), compiled while the ranks start;
+    None: on cuda, not on cpu (where compiling costs more than it saves).
     """
     return TPStepper(
         TPGroupConfig(
@@ -117,5 +120,6 @@ def open_tp_stepper(
             max_positions=max_positions,
             step_timeout_s=step_timeout_s,
             threads_per_rank=threads_per_rank,
+            compile_decode=compile_decode,
         )
     )

@@ -9,6 +9,10 @@ within the step they are in.
 Control messages travel on a gloo group whose timeout is effectively infinite (an idle
 daemon must not time out); the model's collectives use the bounded ``step_timeout_s`` so a
 dead peer turns into an error instead of a hang. The parent also watches the processes.
+
+With ``compile_decode`` a one-token step runs the compiled static step
+(``static_decode``; a CUDA graph on GPUs), compiled and warmed up before the rank reports
+ready, so no request pays for it; prompts run eagerly.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class RankSpec:
     store_port: int  # the parent's TCPStore on 127.0.0.1
     step_timeout_s: float  # bound on every model collective
     threads: int  # intra-op CPU threads of this rank
+    compile_decode: bool = False  # one-token steps through the compiled static step
 
 
 def loopback_interface() -> str | None:
@@ -85,10 +90,11 @@ def _serve(rank: int, spec: RankSpec, conn: Connection) -> None:
     control = dist.new_group(backend="gloo", timeout=_IDLE_TIMEOUT)
     try:
         model = _load_shard(rank, spec, device)
-        dist.barrier(group=control)
-        conn.send((READY, {"vocab_size": model.shape.vocab_size, "max_len": model.max_len}))
         with torch.inference_mode():
-            _step_loop(rank, model, conn, control, device)
+            decoder = _decoder(model, spec.compile_decode)
+            dist.barrier(group=control)
+            conn.send((READY, {"vocab_size": model.shape.vocab_size, "max_len": model.max_len}))
+            _step_loop(rank, model, decoder, conn, control, device)
     finally:
         dist.destroy_process_group()
 
@@ -111,7 +117,19 @@ def _load_shard(rank: int, spec: RankSpec, device):
     return model
 
 
-def _step_loop(rank: int, model, conn: Connection, control, device) -> None:
+def _decoder(model, compile_decode: bool):
+    """The compiled one-token step, compiled now (every rank at once: the collectives inside
+    it run in step), or None for the eager path."""
+    if not compile_decode:
+        return None
+    from codegend.engine.torch.static_decode import StaticDecoder
+
+    decoder = StaticDecoder(model, compile=True)
+    decoder.warm_up()
+    return decoder
+
+
+def _step_loop(rank: int, model, decoder, conn: Connection, control, device) -> None:
     import torch
     import torch.distributed as dist
 
@@ -135,6 +153,9 @@ def _step_loop(rank: int, model, conn: Connection, control, device) -> None:
         if rank == 0:
             tokens[:] = torch.tensor(token_ids, dtype=torch.long)
         dist.broadcast(tokens, src=0, group=control)
-        logits = model(tokens.to(device)[None], start)
+        if decoder is not None and count == 1:
+            logits = decoder(tokens.to(device), start)
+        else:
+            logits = model(tokens.to(device)[None], start)
         if rank == 0:
             conn.send((LOGITS, logits.cpu().numpy()))
