@@ -66,6 +66,7 @@ class TPGroup:
         self.config = config
         self.vocab_size = 0
         self.max_positions = 0
+        self.decode_mode = "eager"  # how rank 0 runs one-token steps (static_decode's mode)
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._conns: list[Connection] = []
         self._store = None  # the rendezvous TCPStore; lives as long as the group
@@ -102,6 +103,7 @@ class TPGroup:
             if rank == 0:
                 self.vocab_size = int(message[1]["vocab_size"])
                 self.max_positions = int(message[1]["max_len"])
+                self.decode_mode = str(message[1].get("decode", "eager"))
 
     def restart(self) -> None:
         self.close()

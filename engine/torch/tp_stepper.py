@@ -46,6 +46,11 @@ class TPStepper:
     def rank_pids(self) -> list[int]:
         return self._group.pids
 
+    @property
+    def decode_mode(self) -> str:
+        """How one-token steps run: "compiled", "cuda-graph" or "eager"."""
+        return self._group.decode_mode
+
     def truncate(self, length: int) -> None:
         if not 0 <= length <= self._length:
             raise CodegendError(

@@ -93,7 +93,8 @@ def _serve(rank: int, spec: RankSpec, conn: Connection) -> None:
         with torch.inference_mode():
             decoder = _decoder(model, spec.compile_decode)
             dist.barrier(group=control)
-            conn.send((READY, {"vocab_size": model.shape.vocab_size, "max_len": model.max_len}))
+            conn.send((READY, {"vocab_size": model.shape.vocab_size, "max_len": model.max_len,
+                               "decode": decoder.mode if decoder else "eager"}))
             _step_loop(rank, model, decoder, conn, control, device)
     finally:
         dist.destroy_process_group()

@@ -74,6 +74,7 @@ def test_compiled_step_equals_the_uncompiled_one_token_for_token(checkpoint):
         decoder = StaticDecoder(model, compile=compile)
         with torch.inference_mode():
             decoder.warm_up()
+            assert decoder.mode == ("compiled" if compile else "eager")
             runs.append(_greedy(lambda m=model: m(torch.tensor([PROMPT]), 0).numpy(),
                                 lambda t, p, d=decoder: d(t, p).clone().numpy()))
     (want_tokens, want_rows), (got_tokens, got_rows) = runs
@@ -89,6 +90,7 @@ def test_compiled_tp_group_with_gloo_equals_the_eager_group_token_for_token(chec
         stepper = open_tp_stepper(directory, 2, device="cpu", compile_decode=compile_decode,
                                   threads_per_rank=1, step_timeout_s=120)
         try:
+            assert stepper.decode_mode == ("compiled" if compile_decode else "eager")
             tokens, rows = _greedy(lambda s=stepper: s.feed(PROMPT),
                                    lambda t, _p, s=stepper: s.feed([t]))
             stepper.truncate(4)  # prefix reuse: an eager refeed, then compiled steps again
