@@ -33,6 +33,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
 
 
+class OneLineErrors(logging.Filter):
+    """Log records without their traceback: the exception's first line joins the message.
+    Installed unless ``--debug``: a client sending garbage must not fill the editor's log
+    panel with stack traces (pygls logs one for every error it meets)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            err = record.exc_info[1]
+            text = str(err).strip().splitlines()
+            record.msg = f"{record.getMessage()}: {type(err).__name__}" + (
+                f": {text[0]}" if text else "")
+            record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def configure_logging(debug: bool) -> None:
+    """The language server's logging (on top of the CLI's): quiet libraries, one line per
+    error unless ``debug``."""
+    if debug:
+        return
+    # pygls logs every message (document text included) at INFO; stderr is the editor's
+    # log panel, so keep it to what needs attention.
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="codegend: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OneLineErrors())
+
+
 def _stats_path() -> str:
     import platformdirs
 

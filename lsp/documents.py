@@ -1,7 +1,8 @@
 """From pygls' workspace to the pipeline: cursors, edits and snippets of open documents.
 
 Only documents the client opened are completed: a request for any other URI answers empty
-(pygls would otherwise read the file from disk behind the editor's back).
+(pygls would otherwise read the file from disk behind the editor's back), and so does one
+in a document too large to complete (``workspace.MAX_DOCUMENT_CHARS``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from pygls.workspace import TextDocument, Workspace
 from codegend.lsp.pipeline.completion_cache import Insertion
 from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, locate_cursor
 from codegend.lsp.pipeline.prompt import MAX_SNIPPETS, Snippet, snippet_from_lines
+from codegend.lsp.positions import PositionEncoding, encoding_named
 from codegend.lsp.service import DocumentActivity
-
-
-def open_document(workspace: Workspace, uri: str) -> TextDocument | None:
-    return workspace.text_documents.get(uri)
+from codegend.lsp.workspace import open_document
 
 
 def cursor_at(
@@ -31,7 +30,7 @@ def cursor_at(
     if document is None:
         return None
     lines = document.lines
-    column = locate_cursor(lines, position.line, position.character, _units(workspace))
+    column = locate_cursor(lines, position.line, position.character, _encoding(workspace))
     if column is None:
         return None
     return CursorContext(
@@ -41,7 +40,7 @@ def cursor_at(
 
 def client_position(workspace: Workspace, cursor: CursorContext) -> types.Position:
     """The cursor as a position in the client's units (the request's, once clamped)."""
-    units = client_units_before(cursor.lines, cursor.line, cursor.column, _units(workspace))
+    units = client_units_before(cursor.lines, cursor.line, cursor.column, _encoding(workspace))
     return types.Position(line=cursor.line, character=units)
 
 
@@ -53,9 +52,9 @@ def selected_columns(
     start, end = selected.range.start, selected.range.end
     if start.line != cursor.line or end.line != cursor.line or "\n" in selected.text:
         return None
-    units = _units(workspace)
-    start_column = locate_cursor(cursor.lines, start.line, start.character, units)
-    end_column = locate_cursor(cursor.lines, end.line, end.character, units)
+    encoding = _encoding(workspace)
+    start_column = locate_cursor(cursor.lines, start.line, start.character, encoding)
+    end_column = locate_cursor(cursor.lines, end.line, end.character, encoding)
     if start_column is None or end_column is None or not start_column <= end_column:
         return None
     return (start_column, end_column) if end_column == cursor.column else None
@@ -77,7 +76,7 @@ def insertion_of(
         return None, start.line
     # The text before the insertion point on its line is unchanged by the insertion, so
     # the point converts correctly against the updated document.
-    column = locate_cursor(document.lines, start.line, start.character, _units(workspace))
+    column = locate_cursor(document.lines, start.line, start.character, _encoding(workspace))
     if column is None:
         return None, start.line
     return Insertion(start.line, column, change.text), start.line
@@ -95,7 +94,9 @@ def snippets_for(
     ]
     snippets = []
     for uri, line in activity.most_recent_first(others)[:MAX_SNIPPETS]:
-        document = workspace.text_documents[uri]
+        document = open_document(workspace, uri)
+        if document is None:
+            continue
         text = snippet_from_lines(document.lines, line)
         if text.strip() and "\x00" not in text:
             snippets.append(Snippet(_label_path(workspace, document), text))
@@ -110,5 +111,6 @@ def _label_path(workspace: Workspace, document: TextDocument) -> str:
     return path
 
 
-def _units(workspace: Workspace):
-    return workspace.position_codec.client_num_units
+def _encoding(workspace: Workspace) -> PositionEncoding:
+    return getattr(workspace.position_codec, "fast", None) or encoding_named(
+        workspace.position_encoding)

@@ -75,7 +75,7 @@ async def workspace_did_change_configuration(
 
 
 async def shutdown(ls: CodegendLanguageServer, params: None) -> None:
-    await ls.service.aclose()
+    await ls.lifecycle.shutdown()  # answered at once, even while a model loads
 
 
 # Documents -------------------------------------------------------------------------------

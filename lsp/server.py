@@ -2,27 +2,34 @@
 
 ``build_server`` is the only place a server is made: the object that holds all state, with
 the standard handlers (``handlers``) and codegend's own requests (``codegend_methods``)
-registered on it.
+registered on it. How the process serves, shuts down and exits is ``lifecycle``'s; reading
+the stream is ``framing``'s; turning bytes into messages is ``jsonrpc``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
+from pygls.workspace import Workspace
 
 from codegend import __version__
 from codegend.daemon.client_api import CompletionClient
 from codegend.lsp.daemon_connection import DaemonConnection, EngineStatus
 from codegend.lsp.jsonrpc import CodegendProtocol, plain_json_converter
+from codegend.lsp.lifecycle import Lifecycle
 from codegend.lsp.parent_watch import exit_when_gone
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
 from codegend.lsp.stats import AcceptanceStats
+from codegend.lsp.workspace import MAX_DOCUMENT_CHARS, CodegendWorkspace
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +55,8 @@ class CodegendLanguageServer(LanguageServer):
             lambda message: self.show(types.MessageType.Warning, message),
         )
         self.service = CompletionService(connection, stats)
+        self.lifecycle = Lifecycle(self.protocol, self.service.aclose)
+        self._popped_up: set[str] = set()  # errors shown once already
         self._parent_watch: asyncio.Task | None = None
 
     def watch_parent(self, pid: int) -> None:
@@ -67,10 +76,49 @@ class CodegendLanguageServer(LanguageServer):
             return  # the status bar says "disabled" until completions are switched back on
         self.protocol.notify("codegend/status", status.as_json())
         if status.state == "failed":
-            self.show(types.MessageType.Error, f"codegend: {status.message}")
+            self.show_error_once(f"codegend: {status.message}")
 
     def show(self, kind: types.MessageType, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def show_error_once(self, message: str) -> None:
+        """An error pop-up, at most once per distinct text: a problem that comes back (a
+        daemon failing again, a client repeating a bad request) is in the status bar and the
+        log, not in another pop-up."""
+        if message not in self._popped_up and len(self._popped_up) < 1000:
+            self._popped_up.add(message)
+            self.show(types.MessageType.Error, message)
+
+    def report_server_error(self, error: Exception, source: type) -> None:
+        """pygls' hook for errors outside a request's answer: one line in the log (pygls
+        logged the request's own errors already), one pop-up per distinct error."""
+        if source is FeatureRequestError:
+            return  # answered to the client as an error, and logged by pygls
+        logger.error("%s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+        self.show_error_once(f"codegend: internal error: {error}")
+
+    # Process -----------------------------------------------------------------------------
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        self.lifecycle.serve_stdio(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        self.lifecycle.serve_tcp(host, port)
+
+    def adopt_workspace(self, workspace: Workspace) -> CodegendWorkspace:
+        """Our workspace in place of the one pygls' initialize made (same root, folders,
+        encoding): see ``workspace`` for what it does better."""
+        return CodegendWorkspace(
+            workspace.root_uri, self._text_document_sync_kind,
+            list(workspace.folders.values()), workspace.position_encoding,
+            on_too_large=self._document_too_large)
+
+    def _document_too_large(self, uri: str, size: int) -> None:
+        # Quiet on purpose: the output channel, not a pop-up; once per crossing of the limit.
+        message = (f"{uri} has {size:,} characters, more than {MAX_DOCUMENT_CHARS:,}: "
+                   "it is not completed")
+        logger.info("%s", message)
+        self.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
+                                                       message=f"codegend: {message}"))
 
     def apply_settings(self, raw: object, *, initial: bool = False) -> None:
         """Settings from the client: problems are shown, defaults used in their place."""

@@ -14,6 +14,7 @@ prompt for the lines not counted before: typing changes one line at a time.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -137,14 +138,19 @@ async def build_prompt(
 
     suffix, suffix_tokens = "", 0
     if model.fill_in_the_middle and budget > 0:
-        after = [cursor.line_suffix] + ["\n" + line for line in cursor.lines_after()]
+        # Lazily: only the lines that fit are ever joined, however long the document.
+        below = ("\n" + line for line in cursor.lines_after())
+        after = itertools.chain([cursor.line_suffix], below)
         taken, suffix_tokens, _ = await take_nearest(after, int(budget * SUFFIX_SHARE), count)
         suffix = "".join(taken)
 
     prefix_budget = budget - suffix_tokens
     line_prefix = cursor.line_prefix
-    (line_tokens,) = await count([line_prefix]) if line_prefix else (0,)
-    if line_tokens > prefix_budget:
+    # A line longer than any budget (minified code) is cut before it is counted: counting
+    # megabytes is slow, and the daemon refuses it.
+    too_long = len(line_prefix) > prefix_budget * MAX_BYTES_PER_TOKEN
+    (line_tokens,) = await count([line_prefix]) if line_prefix and not too_long else (0,)
+    if too_long or line_tokens > prefix_budget:
         line_prefix, line_tokens = await _fit_tail(line_prefix, prefix_budget, count)
         return Prompt(line_prefix, suffix, line_tokens + suffix_tokens, False)
     above = (line + "\n" for line in cursor.lines_before())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
+    from codegend.lsp.cli_command import configure_logging
     from codegend.lsp.server import build_server
     from codegend.lsp.settings import ServerOptions
     from tests.lsp.fake_client import ScriptedClient
@@ -26,6 +27,7 @@ def main(argv: list[str]) -> None:
         fields["extra_models"] = tuple(fields.get("extra_models", ()))
         return ScriptedClient(**fields)
 
+    configure_logging(debug=False)
     build_server(ServerOptions(stats_path=stats_path), open_scripted).start_io()
 
 

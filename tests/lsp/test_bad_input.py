@@ -3,10 +3,13 @@ server keeps serving the next request. A model that cannot load leaves the serve
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from codegend.lsp.workspace import MAX_DOCUMENT_CHARS
 from tests.lsp.conftest import lsp_command, server_env
 from tests.lsp.helpers import (
     custom_request,
@@ -54,16 +57,30 @@ async def test_document_never_opened(lsp) -> None:
     await assert_still_serving(lsp)
 
 
-async def test_ten_megabyte_document(lsp) -> None:
+async def test_a_document_over_the_size_limit_is_declined_quietly(lsp) -> None:
     uri = "file:///work/project/huge.py"
     line = "value_{0:07d} = compute({0}) + offset  # keep going\n"
     text = "".join(line.format(i) for i in range(10_000_000 // len(line.format(0)) + 1))
-    assert len(text.encode()) >= 10_000_000
+    assert len(text) > MAX_DOCUMENT_CHARS
     open_document(lsp, uri, text + "total = ")
     last = text.count("\n")
-    (item,) = await inline_completion(lsp, uri, last, 8)
-    assert item.range.start == types.Position(line=last, character=8)
-    assert await inline_completion(lsp, uri, last // 2, 7, invoked=False) == []  # mid-word
+    started = time.monotonic()
+    assert await inline_completion(lsp, uri, last, 8) == []
+    assert await inline_completion(lsp, uri, last // 2, 7, invoked=False) == []
+    await assert_still_serving(lsp)
+    assert time.monotonic() - started < 10  # milliseconds when measured (bench_hardening)
+    notices = [m.message for m in lsp.log_messages if "huge.py" in m.message]
+    assert len(notices) == 1 and "not completed" in notices[0]
+    assert not [m.message for m in lsp.messages if "huge.py" in m.message]  # no pop-up
+
+
+async def test_one_long_line_under_the_limit_is_completed(lsp) -> None:
+    uri = "file:///work/project/minified.js"
+    line = "var a=function(b){return b+1};" * (MAX_DOCUMENT_CHARS // 31)
+    open_document(lsp, uri, line, language="javascript")
+    (item,) = await inline_completion(lsp, uri, 0, len(line))
+    assert item.range.start == types.Position(line=0, character=len(line))
+    assert not lsp.messages or "too long" not in lsp.messages[-1].message
     await assert_still_serving(lsp)
 
 

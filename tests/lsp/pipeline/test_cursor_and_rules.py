@@ -8,16 +8,8 @@ from codegend.lsp.pipeline.completion_mode import choose_mode
 from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, locate_cursor
 from codegend.lsp.pipeline.stop_rules import BlockStop, LineStop, StreamingStop
 from codegend.lsp.pipeline.trigger import should_complete
+from codegend.lsp.positions import UTF8, UTF16
 from codegend.lsp.settings import Settings, settings_from_json
-
-
-def utf16(ch: str) -> int:
-    return 2 if ord(ch) > 0xFFFF else 1
-
-
-def utf8(ch: str) -> int:
-    return len(ch.encode())
-
 
 LINES = ("s = '😀中x'\n", "tail")
 
@@ -27,30 +19,30 @@ LINES = ("s = '😀中x'\n", "tail")
     [(0, 0), (5, 5), (7, 6), (8, 7), (9, 8), (100, 9)],
 )
 def test_utf16_positions_count_surrogate_pairs_as_two(character: int, column: int) -> None:
-    assert locate_cursor(LINES, 0, character, utf16) == column
+    assert locate_cursor(LINES, 0, character, UTF16) == column
 
 
 def test_position_inside_a_surrogate_pair_is_refused() -> None:
-    assert locate_cursor(LINES, 0, 6, utf16) is None
+    assert locate_cursor(LINES, 0, 6, UTF16) is None
 
 
 def test_utf8_positions_count_bytes() -> None:
     # s = '  is 5 bytes, 😀 4, 中 3: x starts at byte 12
-    assert locate_cursor(LINES, 0, 12, utf8) == 7
-    assert locate_cursor(LINES, 0, 10, utf8) is None  # inside 中
+    assert locate_cursor(LINES, 0, 12, UTF8) == 7
+    assert locate_cursor(LINES, 0, 10, UTF8) is None  # inside 中
 
 
 def test_positions_beyond_the_document() -> None:
-    assert locate_cursor(LINES, 2, 0, utf16) is None  # no final newline: no line 2
-    assert locate_cursor(("a\n",), 1, 0, utf16) == 0  # the empty line after the newline
-    assert locate_cursor(("a\n",), 1, 3, utf16) is None
-    assert locate_cursor((), 0, 0, utf16) == 0
-    assert locate_cursor(LINES, -1, 0, utf16) is None
+    assert locate_cursor(LINES, 2, 0, UTF16) is None  # no final newline: no line 2
+    assert locate_cursor(("a\n",), 1, 0, UTF16) == 0  # the empty line after the newline
+    assert locate_cursor(("a\n",), 1, 3, UTF16) is None
+    assert locate_cursor((), 0, 0, UTF16) == 0
+    assert locate_cursor(LINES, -1, 0, UTF16) is None
 
 
 def test_client_units_round_trip() -> None:
-    assert client_units_before(LINES, 0, 7, utf16) == 8
-    assert client_units_before(LINES, 0, 7, utf8) == 12
+    assert client_units_before(LINES, 0, 7, UTF16) == 8
+    assert client_units_before(LINES, 0, 7, UTF8) == 12
 
 
 @pytest.mark.parametrize(
