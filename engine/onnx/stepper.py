@@ -71,7 +71,8 @@ def create_session(model_path: Path, device: str = "cpu", threads: int | None = 
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as err:  # ORT raises its own exception types for invalid graphs
         if providers[0] == ("CUDAExecutionProvider", {"enable_cuda_graph": "1"}):
-            log.info("CUDA graphs unavailable for %s (%s): decoding uncaptured", model_path, err)
+            log.warning("CUDA graphs unavailable for %s (%s): decoding uncaptured", model_path,
+                        err)
             return create_session(model_path, device, threads, cuda_graph=False)
         raise ArtifactError(f"{model_path}: ONNX Runtime cannot load the graph ({err})") from err
     if providers[0] != "CPUExecutionProvider" and \
