@@ -44,6 +44,15 @@ class ServerConfig:
     max_prompt_chars: int = field(default=200_000, metadata=_bounds(1))
     max_tokens_limit: int = field(default=512, metadata=_bounds(1))  # cap on any max_tokens
     shutdown_timeout_s: float = field(default=5.0, metadata=_bounds(0))
+    # The HTTP server's limits against slow or hostile clients (daemon/http/connections.py).
+    max_connections: int = field(default=512, metadata=_bounds(8, 100_000))  # open at once
+    header_timeout_s: float = field(default=5.0, metadata=_bounds(0.1))  # request line+headers
+    body_timeout_s: float = field(default=5.0, metadata=_bounds(0.1))  # the whole body
+    keep_alive_s: float = field(default=5.0, metadata=_bounds(0.1))  # idle between requests
+    # Host header values accepted besides loopback names with the port ("*": any). On a
+    # loopback bind the loopback names are always accepted; on a public bind with this
+    # empty, any Host is (the bearer token protects it).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def is_loopback(self) -> bool:

@@ -2,17 +2,21 @@
 
 It lives in the user's runtime directory (``$CODEGEND_RUNTIME_DIR`` overrides it, for tests
 and for running several isolated daemons), is written atomically once the socket listens, and
-is removed at shutdown only by the daemon it names.
+is removed at shutdown only by the daemon it names. The directory is private (mode 0700,
+this user's), or codegend refuses to use it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from codegend.engine.errors import CodegendError
 
 RUNTIME_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
@@ -28,17 +32,71 @@ class RuntimeInfo:
 
 
 def runtime_dir() -> Path:
+    """The folder of the runtime files, created if needed; codegend's own folder is private
+    (``CODEGEND_RUNTIME_DIR`` is taken as given)."""
     override = os.environ.get("CODEGEND_RUNTIME_DIR")
     if override:
         directory = Path(override)
-    else:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return directory
+    if os.name != "posix":
         import platformdirs
 
-        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: the /tmp fallback is fine
-            warnings.simplefilter("ignore")
-            directory = Path(platformdirs.user_runtime_dir("codegend", appauthor=False))
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory = Path(platformdirs.user_runtime_dir("codegend", appauthor=False))
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return directory
+    directory = _private_base() / "codegend"
+    directory.mkdir(exist_ok=True, mode=0o700)
+    _make_private(directory)
     return directory
+
+
+def _private_base() -> Path:
+    """$XDG_RUNTIME_DIR if it is private as the XDG specification requires (ours, mode
+    0700), else /run/user/UID if it is, else our own private folder in the temporary
+    directory. An XDG_RUNTIME_DIR that is not private is named in a warning, not silently
+    replaced: the runtime files say where the daemon listens, and other users could read or
+    replace them there."""
+    fallback = Path(tempfile.gettempdir()) / f"codegend-{os.getuid()}"
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg:
+        problem = _not_private(Path(xdg))
+        if problem is None:
+            return Path(xdg)
+        warnings.warn(f"XDG_RUNTIME_DIR={xdg} {problem}: codegend keeps its runtime files in "
+                      f"{fallback} instead", RuntimeWarning, stacklevel=3)
+    else:
+        default = Path(f"/run/user/{os.getuid()}")
+        if _not_private(default) is None:
+            return default
+    fallback.mkdir(mode=0o700, exist_ok=True)
+    _make_private(fallback)  # a name anyone could have created first: check it
+    return fallback
+
+
+def _not_private(path: Path) -> str | None:
+    """What keeps ``path`` from being a private directory of this user, if anything."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return "does not exist"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != os.getuid():
+        return "belongs to another user"
+    if info.st_mode & 0o077:
+        return f"has mode {info.st_mode & 0o777:04o}, not 0700"
+    return None
+
+
+def _make_private(directory: Path) -> None:
+    """``directory`` (one codegend created) as 0700, or an error if it is not ours."""
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise CodegendError(f"the runtime directory {directory} is not a directory of this "
+                            "user; remove it, or set CODEGEND_RUNTIME_DIR")
+    if info.st_mode & 0o077:
+        directory.chmod(0o700)
 
 
 def read_runtime_info(directory: Path | None = None) -> RuntimeInfo | None:

@@ -55,7 +55,7 @@ def _locate(source: str, allow_download: bool) -> Path:
         name = source[len(BUILTIN_PREFIX):]
         path = builtin_models_dir() / name
         if not (path / "config.json").is_file():
-            available = sorted(p.name for p in builtin_models_dir().glob("*/config.json"))
+            available = sorted(p.parent.name for p in builtin_models_dir().glob("*/config.json"))
             raise ModelSourceError(
                 f"{source}: no built-in model named {name!r} in {builtin_models_dir()} "
                 f"(available: {', '.join(available) or 'none'})"

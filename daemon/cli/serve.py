@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (overrides server.host)")
     parser.add_argument("--port", type=int, help="port to listen on, 0 for any free port "
                                                  "(overrides server.port)")
+    parser.add_argument("--log-file", type=Path, metavar="PATH",
+                        help="log to PATH (rotated at 5 MB, two old files kept) instead of "
+                             "stderr; stdout and stderr go there too")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     from codegend.daemon.config import resolve_config
     from codegend.daemon.http.lifecycle import run_daemon
+    from codegend.daemon.http.process_log import log_to_file
 
+    if args.log_file is not None:
+        log_to_file(args.log_file)
+    raise_open_file_limit()
     config = resolve_config(args.config, args.host, args.port)
     token = checked_token(config)
     refuse_if_running()
@@ -36,6 +43,22 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one (as Go's runtime does): the usual
+    1,024 is little for a server; the connection cap keeps it from being needed."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def checked_token(config) -> str | None:

@@ -95,10 +95,12 @@ def _connect_host(host: str) -> str:
 
 
 def _start_daemon(config: DaemonConfig, token: str | None, directory: Path) -> str:
-    command = [sys.executable, "-m", "codegend", "serve"]
+    log_path = directory / LOG_FILE
+    # The daemon logs to the file itself (rotated, so weeks of running stay bounded); what it
+    # prints before that (a config error) still lands there through stdout and stderr.
+    command = [sys.executable, "-m", "codegend", "serve", "--log-file", str(log_path)]
     if config.path is not None:
         command += ["--config", str(config.path)]
-    log_path = directory / LOG_FILE
     log.info("starting the daemon: %s (log: %s)", " ".join(command), log_path)
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(

@@ -6,12 +6,16 @@ answers. On SIGTERM or SIGINT: stop accepting, let in-flight requests finish wit
 ``server.shutdown_timeout_s`` (then cancel them), release the models and remove the runtime
 file. Uvicorn's own signal capture is replaced because it re-raises the signal after shutdown,
 which would kill the process before the models are released.
+
+Connections: uvicorn's h11 protocol with a header deadline and a connection cap
+(``connections``), uvicorn's keep-alive timeout, and the request guards (``guards``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -20,18 +24,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
-from codegend.daemon.config import DaemonConfig
+from codegend.daemon.config import DaemonConfig, ServerConfig
 from codegend.daemon.core import build_core
 from codegend.daemon.hot_swap import ConfigWatcher
+from codegend.daemon.http.connections import ConnectionGuard, GuardedH11Protocol
 from codegend.daemon.http.native_api import build_app
 from codegend.daemon.registry import Loader
 from codegend.daemon.runtime_file import RuntimeInfo, remove_runtime_info, write_runtime_info
 from codegend.engine.errors import CodegendError
 
 log = logging.getLogger(__name__)
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers (h11's default, made explicit)
+ACCEPT_BACKLOG = 128
 
 
 class _Server(uvicorn.Server):
@@ -54,6 +62,23 @@ class DaemonHandle:
         self._server.should_exit = True  # uvicorn's main loop polls this flag
 
 
+def connection_limits(server: ServerConfig) -> dict[str, Any]:
+    """uvicorn's own limits, and the h11 protocol with the ones it lacks (``connections``)."""
+    guard = ConnectionGuard(server.max_connections, server.header_timeout_s)
+    return {
+        "http": functools.partial(GuardedH11Protocol, guard=guard),
+        "timeout_keep_alive": server.keep_alive_s,
+        # uvicorn answers 503 beyond this many requests in progress; stalled connections
+        # never get that far (the guard sheds them first), so this bounds real work only.
+        "limit_concurrency": server.max_connections + 1,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # asyncio accepts up to this many connections per wake-up before any of them can be
+        # shed, and logs every failed accept with a traceback: uvicorn's 2048 overran the
+        # usual 1,024 open files in one burst. The kernel queues the rest.
+        "backlog": ACCEPT_BACKLOG,
+    }
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
@@ -65,7 +90,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as err:
         sock.close()
         raise CodegendError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
-    sock.listen(128)
+    sock.listen(ACCEPT_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -90,8 +115,9 @@ async def run_daemon(
     if watcher is not None:
         watcher.start()
     server = _Server(uvicorn.Config(
-        build_app(core, token), log_config=None, access_log=False, lifespan="off",
+        build_app(core, token, port), log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=max(1, round(server_config.shutdown_timeout_s)),
+        **connection_limits(server_config),
     ))
     handle = DaemonHandle(url, server)
     removers = _install_signal_handlers(handle)

@@ -23,9 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from codegend import __version__
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore
+from codegend.daemon.http.guards import BearerAuth, BodyLimit, HostGuard, allowed_host_values
 from codegend.daemon.http.support import (
-    BearerAuth,
-    BodyLimit,
     ClientGone,
     Encoder,
     Text,
@@ -80,8 +79,9 @@ class TokenizeBody(BaseModel):
     texts: Annotated[list[Text], Field(max_length=MAX_TEXTS)]
 
 
-def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
-    """The ASGI app over ``core``; with ``token`` every request needs that bearer token."""
+def build_app(core: DaemonCore, token: str | None = None, port: int | None = None) -> FastAPI:
+    """The ASGI app over ``core``; with ``token`` every request needs that bearer token.
+    ``port``: the port actually bound (``server.port`` may be 0), which Host must name."""
     from codegend.daemon.http.openai_api import build_openai_router
 
     app = FastAPI(
@@ -95,9 +95,14 @@ def build_app(core: DaemonCore, token: str | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_exception_handler(ClientGone, client_gone_handler)
-    app.add_middleware(BodyLimit, max_bytes=core.config.server.max_body_bytes)
+    # Added innermost first: the Host check runs first, then the token, then the body.
+    server = core.config.server
+    app.add_middleware(BodyLimit, max_bytes=server.max_body_bytes,
+                       timeout_s=server.body_timeout_s)
     if token is not None:
-        app.add_middleware(BearerAuth, token=token)  # added last: runs first
+        app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(HostGuard, allowed=allowed_host_values(
+        server.host, port or server.port, server.is_loopback, server.allowed_hosts))
     app.include_router(build_openai_router(core))
 
     @app.post("/v1/codegend/complete", responses=error_responses(400, 404, 413, 422, 429, 503),

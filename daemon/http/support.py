@@ -1,5 +1,5 @@
-"""What every HTTP endpoint shares: error statuses, guards (auth, body size, disconnects),
-validated text, and streaming.
+"""What every HTTP endpoint shares: error statuses, disconnects, validated text, and
+streaming (the guards every request passes first are in ``guards``).
 
 Bad input is always a 4xx with a one-line message in OpenAI's error shape
 (``{"error": {"message", "type", "code"}}``) so OpenAI-style plugins show it as is. Error
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -20,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codegend.daemon.client_api import CompletionChunk
 from codegend.daemon.core import InvalidRequest, RunningCompletion, UnknownModel
@@ -126,72 +124,6 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-class BearerAuth:
-    """Every request must carry ``Authorization: Bearer <token>`` (compared in constant time)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not secrets.compare_digest(given, self.expected):
-                response = error_response(401, "missing or wrong bearer token",
-                                          "authentication_error",
-                                          {"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class BodyLimit:
-    """Reject request bodies over ``max_bytes`` with 413, whether or not they declare a length.
-
-    The body is read (up to the limit) before the app sees it, then replayed; later
-    ``receive`` calls go to the server, so disconnects are still noticed.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(scope, receive, send)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, f"request body exceeds server.max_body_bytes "
-                                       f"({self.max_bytes} bytes)", "invalid_request_error")
-        await response(scope, receive, send)
-
-
 def error_responses(*codes: int) -> dict:
     """OpenAPI entries for the error statuses an endpoint can answer."""
     return {code: {"description": _ERROR_TEXT[code]} for code in codes}
@@ -200,8 +132,11 @@ def error_responses(*codes: int) -> dict:
 _ERROR_TEXT = {
     400: "the body is not readable text (e.g. not UTF-8)",
     401: "missing or wrong bearer token",
+    403: "a request from a web page (an Origin header of another site)",
     404: "no such model, or no route for the language",
+    408: "the request body did not arrive within server.body_timeout_s",
     413: "request body too large",
+    421: "the Host header is not this daemon's address (server.allowed_hosts)",
     422: "invalid request",
     429: "the model's queue is full; retry after Retry-After seconds",
     503: "the model failed to load or is being unloaded",

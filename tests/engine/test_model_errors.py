@@ -90,7 +90,9 @@ def test_hub_id_not_in_the_local_cache_is_not_downloaded(tmp_path):
 
 
 def test_unknown_builtin_model(tmp_path):
-    _assert_one_clear_line(_complete("builtin:no-such", tmp_path), "builtin:no-such")
+    # The error lists the built-in models by name (it once listed "config.json").
+    _assert_one_clear_line(_complete("builtin:no-such", tmp_path), "builtin:no-such",
+                           "available: tiny-py")
 
 
 @pytest.mark.parametrize("flag", ["--debug"])
