@@ -1,4 +1,5 @@
-"""The standard LSP methods codegend answers: LSP 3.18 inline completions over pygls.
+"""The standard LSP methods codegend answers: LSP 3.18 inline completions over pygls, and
+``textDocument/completion`` items for clients without them.
 
 Handlers are flat functions named after their LSP method, taking the server first (``ls``);
 they translate between LSP and the completion service and hold no state of their own. All
@@ -14,6 +15,12 @@ import os
 
 from lsprotocol import types
 
+from codegend.lsp.completion_items import (
+    TRIGGER_CHARACTERS,
+    insertion_style,
+    item_text,
+    without_control_characters,
+)
 from codegend.lsp.daemon_connection import EngineStatus
 from codegend.lsp.documents import (
     client_position,
@@ -148,13 +155,13 @@ async def text_document_inline_completion(
         start, typed = selected.range.start, selected.text
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     suggestion = await _suggest(ls, cursor, invoked, cacheable=not typed)
-    if suggestion is None:
+    inserted = without_control_characters(suggestion.text) if suggestion else ""
+    if suggestion is None or not inserted:
         return empty
-    text = typed + suggestion.text
     item = types.InlineCompletionItem(
-        insert_text=text,
+        insert_text=typed + inserted,
         range=types.Range(start=start, end=position),
-        command=_accept_command(suggestion, suggestion.text),
+        command=_accept_command(suggestion, inserted),
     )
     return types.InlineCompletionList(items=[item])
 
@@ -162,32 +169,42 @@ async def text_document_inline_completion(
 async def text_document_completion(
     ls: CodegendLanguageServer, params: types.CompletionParams
 ) -> types.CompletionList:
-    """The same completion for clients without inline completion: one item whose insert text
-    is the whole (possibly multi-line) suggestion. Asked on typing, so it follows the
-    automatic-trigger rules."""
+    """The same completion for clients without inline completion: one item that the client
+    inserts whole (see ``completion_items``). An explicit request (Invoked, or a client that
+    sends no context, such as Neovim 0.7's omnifunc) skips the automatic-trigger rules and
+    the debounce; one asked for while typing follows them."""
     empty = types.CompletionList(is_incomplete=True, items=[])
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     if cursor is None:
         return empty
-    suggestion = await _suggest(ls, cursor, invoked=False, cacheable=True)
+    context = params.context
+    invoked = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+    suggestion = await _suggest(ls, cursor, invoked, cacheable=True)
     if suggestion is None:
         return empty
     word = _word_before(cursor.line_prefix)
+    indent = cursor.line_prefix[: len(cursor.line_prefix) - len(cursor.line_prefix.lstrip())]
+    text = item_text(word, suggestion.text, insertion_style(ls.client_capabilities), indent)
+    if text is None:
+        return empty
     end = client_position(ls.workspace, cursor)
     word_units = ls.workspace.position_codec.client_num_units(word)
     word_start = types.Position(line=end.line, character=end.character - word_units)
-    text = word + suggestion.text
-    label = text.strip().splitlines()[0][:80]
     item = types.CompletionItem(
-        label=label,
+        label=text.label,
         kind=types.CompletionItemKind.Snippet,
         detail=f"codegend · {suggestion.model}",
-        documentation=text,
-        filter_text=text,
+        documentation=word + text.inserted,
+        filter_text=text.label,
         sort_text="0",
-        insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=types.Range(start=word_start, end=end), new_text=text),
-        command=_accept_command(suggestion, suggestion.text),
+        insert_text_format=(
+            types.InsertTextFormat.Snippet if text.snippet else types.InsertTextFormat.PlainText
+        ),
+        insert_text_mode=types.InsertTextMode.AsIs if text.as_is else None,
+        text_edit=types.TextEdit(
+            range=types.Range(start=word_start, end=end), new_text=text.new_text
+        ),
+        command=_accept_command(suggestion, text.inserted),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
 
@@ -214,7 +231,11 @@ def register(server: CodegendLanguageServer) -> None:
             text_document_inline_completion,
             types.InlineCompletionOptions(),
         ),
-        (types.TEXT_DOCUMENT_COMPLETION, text_document_completion, types.CompletionOptions()),
+        (
+            types.TEXT_DOCUMENT_COMPLETION,
+            text_document_completion,
+            types.CompletionOptions(trigger_characters=list(TRIGGER_CHARACTERS)),
+        ),
     ]
     for method, handler, feature_options in features:
         server.feature(method, feature_options)(handler)

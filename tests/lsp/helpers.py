@@ -26,7 +26,7 @@ def _encoding(name: str) -> types.PositionEncodingKind | str:
 
 
 def client_capabilities(
-    encodings: tuple[str, ...] = ("utf-16",), configuration: bool = True
+    encodings: tuple[str, ...] = ("utf-16",), configuration: bool = True, snippets: bool = False
 ) -> types.ClientCapabilities:
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(
@@ -38,7 +38,7 @@ def client_capabilities(
                 dynamic_registration=False
             ),
             completion=types.CompletionClientCapabilities(
-                completion_item=types.ClientCompletionItemOptions(snippet_support=False)
+                completion_item=types.ClientCompletionItemOptions(snippet_support=snippets)
             ),
         ),
         workspace=types.WorkspaceClientCapabilities(
@@ -61,6 +61,7 @@ async def start_client(
     initialization_options: dict[str, Any] | None = None,
     configuration: dict[str, Any] | None = None,
     process_id: int | None = None,
+    snippets: bool = False,
 ) -> tuple[LanguageClient, types.InitializeResult, list[dict[str, Any]]]:
     """Start the server, record its codegend/status notifications, and initialize it."""
     config = ClientServerConfig(server_command=command, server_env={**os.environ, **(env or {})})
@@ -76,7 +77,7 @@ async def start_client(
         client.set_configuration(configuration, section="codegend")
     result = await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities(encodings, configuration is not None),
+            capabilities=client_capabilities(encodings, configuration is not None, snippets),
             initialization_options=initialization_options,
             root_uri="file:///work/project",
             process_id=process_id,
