@@ -3,7 +3,13 @@
 It drives any :class:`~codegend.engine.stepper.CausalStepper` (ONNX Runtime, plain torch, the
 tensor-parallel group), so every backend reuses the KV cache, samples, stops and cancels the
 same way. Named stages follow gpt-fast: ``_prefill`` feeds what the cache lacks, ``_decode``
-feeds one token at a time.
+feeds the last chosen token.
+
+Speculative decoding (prompt lookup, ``prompt_lookup.py``): where the stepper can verify
+drafts, each pass also feeds the tokens a lookup guesses will follow, takes the logits of
+every fed position, keeps the drafted tokens the sampler agrees with (``Sampler.verify``)
+plus the one it chooses after them, and truncates the KV cache past what it kept. Greedy
+output is the same as one token per pass; only the number of passes changes.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import numpy as np
 
 from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.placement import Placement
+from codegend.engine.prompt_lookup import Drafter, LookupConfig, PromptLookup
 from codegend.engine.sampling import Sampler
-from codegend.engine.stepper import CausalStepper
+from codegend.engine.stepper import CausalStepper, DraftVerifier, draft_verifier
 from codegend.engine.stop_strings import StopMatcher
 from codegend.engine.token_healing import TokenHealer
 from codegend.engine.tokenizer import Tokenizer
@@ -55,6 +62,7 @@ class StepperGenerator:
         kv_sequences: int = 4,
         placement: Placement | None = None,
         details: dict | None = None,
+        lookup: LookupConfig | None = LookupConfig(),  # noqa: B008 (frozen, shared safely)
     ) -> None:
         assert context_tokens <= stepper.max_positions, "context exceeds the model's positions"
         self.name = name
@@ -69,6 +77,7 @@ class StepperGenerator:
         # No model codegend runs has infill tokens yet; a backend that finds them sets this.
         self.fim_template: FimTemplate | None = None
         self.details = details or {}  # the artifact manifest (ONNX) or group facts (torch-tp)
+        self.lookup = lookup  # prompt-lookup drafting; None: one token per forward pass
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -86,11 +95,18 @@ class StepperGenerator:
         return Generation(tokens=tokens, stats=stats)
 
     def generate_ids(
-        self, prompt_ids: list[int], params: SamplingParams, cancel: CancelToken | None = None
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+        stats: GenerationStats | None = None,
+        drafter: Drafter | None = None,
     ) -> list[int]:
-        """Token ids only (no detokenizing or stop strings): for tests and benchmarks."""
-        stats = GenerationStats()
-        return [t.token_id for t in self._run_ids(prompt_ids, params, cancel, stats)]
+        """Token ids only (no detokenizing or stop strings): for tests and benchmarks.
+        ``drafter`` replaces the prompt lookup (tests script drafts with it)."""
+        stats = stats if stats is not None else GenerationStats()
+        run = self._run_ids(prompt_ids, params, cancel, stats, drafter=drafter)
+        return [t.token_id for t in run]
 
     @property
     def failure(self) -> str | None:
@@ -124,7 +140,8 @@ class StepperGenerator:
         allowed_first = healing.allowed_first if healing else None
         # The healed token's text is already in the document: generated text starts after it.
         skip = len(healing.removed_text) if healing else 0
-        for token in self._run_ids(prompt_ids, params, cancel, stats, allowed_first):
+        run = self._run_ids(prompt_ids, params, cancel, stats, allowed_first)
+        for token in run:
             generated.append(token.token_id)
             text = self.tokenizer.decode(generated)[skip:]
             if text.endswith("\ufffd"):
@@ -148,7 +165,10 @@ class StepperGenerator:
         cancel: CancelToken | None,
         stats: GenerationStats,
         allowed_first: np.ndarray | None = None,
+        drafter: Drafter | None = None,
     ) -> Iterator[GeneratedToken]:
+        """Tokens after ``prompt_ids``. ``drafter``: where drafts come from; None builds a
+        prompt lookup over the prompt alone when the generator has one configured."""
         cancel = cancel or CancelToken()
         budget = prompt_budget(self.context_tokens, params.max_new_tokens)
         prompt_ids = prompt_ids[-budget:] if prompt_ids else [self.tokenizer.bos_token_id]
@@ -161,15 +181,22 @@ class StepperGenerator:
         if cancel.cancelled:
             stats.finish_reason = "cancelled"
             return
-        logits = self._prefill(prompt_ids, stats)
+        verifier = draft_verifier(self.stepper)
+        if verifier is None:
+            drafter = None
+        elif drafter is None and self.lookup is not None:
+            drafter = PromptLookup(self.lookup)
+        if drafter is not None:
+            drafter.extend(prompt_ids)
+        rows, draft = self._prefill(prompt_ids, stats, drafter, params)
         if allowed_first is not None:
-            constrained = np.full_like(logits, -np.inf)
-            constrained[allowed_first] = logits[allowed_first]
-            logits = constrained
+            constrained = np.full_like(rows[0], -np.inf)
+            constrained[allowed_first] = rows[0][allowed_first]
+            rows[0] = constrained
         stats.time_to_first_token_s = time.perf_counter() - started
         decode_started = time.perf_counter()
         try:
-            yield from self._decode(logits, sampler, params, cancel, stats)
+            yield from self._decode(rows, draft, sampler, params, cancel, stats, drafter)
         finally:
             stats.decode_s = time.perf_counter() - decode_started
 
@@ -190,7 +217,15 @@ class StepperGenerator:
                 self._cached_ids = list(saved.token_ids)
         self._live_key = key
 
-    def _prefill(self, prompt_ids: list[int], stats: GenerationStats) -> np.ndarray:
+    def _prefill(
+        self,
+        prompt_ids: list[int],
+        stats: GenerationStats,
+        drafter: Drafter | None,
+        params: SamplingParams,
+    ) -> tuple[np.ndarray, list[int]]:
+        """Feed what the cache lacks of the prompt, plus a draft of what follows it.
+        Returns the logits rows ``[1 + len(draft), vocab]`` and the draft."""
         if self.stepper.failure is not None:
             # A tensor-parallel group whose rank died: replace it rather than fail forever.
             self.stepper.restart()
@@ -201,34 +236,81 @@ class StepperGenerator:
         self.stepper.truncate(reuse)
         self._cached_ids = self._cached_ids[:reuse]
         stats.reused_prefix_tokens = reuse
-        logits = self.stepper.feed(prompt_ids[reuse:])
-        self._cached_ids = list(prompt_ids)
-        return logits
+        room = self.context_tokens - len(prompt_ids)
+        draft = self._draft(drafter, min(params.max_new_tokens, room))
+        rows = self._feed(prompt_ids[reuse:], draft, stats)
+        self._cached_ids = list(prompt_ids) + draft
+        return rows, draft
+
+    def _draft(self, drafter: Drafter | None, limit: int) -> list[int]:
+        return drafter.draft(limit) if drafter is not None and limit > 0 else []
+
+    def _feed(self, token_ids: list[int], draft: list[int], stats: GenerationStats) -> np.ndarray:
+        """One forward pass over ``token_ids + draft``: the logits of the last of
+        ``token_ids`` and of every draft position, ``[1 + len(draft), vocab]``."""
+        stats.forward_passes += 1
+        if not draft:
+            return self.stepper.feed(token_ids)[None]
+        stats.draft_tokens += len(draft)
+        verifier: DraftVerifier = self.stepper  # type: ignore[assignment]  # checked by caller
+        return verifier.feed_tail(token_ids + draft, 1 + len(draft))
+
+    def _accept(
+        self, rows: np.ndarray, draft: list[int], sampler: Sampler, stats: GenerationStats
+    ) -> list[tuple[int, float]]:
+        """The tokens a pass yields: the drafted ones the sampler agrees with, then its own
+        choice after them. Drops the KV of the draft positions it did not keep."""
+        chosen: list[tuple[int, float]] = []
+        for row, drafted in zip(rows, draft, strict=False):
+            chosen.append(sampler.verify(row, drafted))
+            if chosen[-1][0] != drafted:
+                break
+        else:
+            chosen.append(sampler.choose(rows[len(draft)]))
+        accepted = len(chosen) - 1
+        stats.accepted_draft_tokens += accepted
+        if accepted < len(draft):
+            keep = len(self._cached_ids) - (len(draft) - accepted)
+            self.stepper.truncate(keep)
+            del self._cached_ids[keep:]
+        return chosen
 
     def _decode(
         self,
-        logits: np.ndarray,
+        rows: np.ndarray,
+        draft: list[int],
         sampler: Sampler,
         params: SamplingParams,
         cancel: CancelToken,
         stats: GenerationStats,
+        drafter: Drafter | None,
     ) -> Iterator[GeneratedToken]:
         eos = self.tokenizer.eos_token_id
         while True:
-            token, logprob = sampler.choose(logits)
-            if token == eos:
-                stats.finish_reason = "eos"
-                return
-            stats.generated_tokens += 1
-            yield GeneratedToken(token, "", logprob)
-            if stats.generated_tokens >= params.max_new_tokens:
-                stats.finish_reason = "length"
-                return
-            if len(self._cached_ids) + 1 > self.context_tokens:
-                stats.finish_reason = "length"
-                return
-            if cancel.cancelled:
-                stats.finish_reason = "cancelled"
-                return
-            logits = self.stepper.feed([token])
-            self._cached_ids.append(token)
+            chosen = self._accept(rows, draft, sampler, stats)
+            # Every chosen token but the last is in the KV cache already. The checks after
+            # each token are the ones one-token decoding makes, so results match it exactly.
+            for index, (token, logprob) in enumerate(chosen):
+                if token == eos:
+                    stats.finish_reason = "eos"
+                    return
+                stats.generated_tokens += 1
+                yield GeneratedToken(token, "", logprob)
+                if stats.generated_tokens >= params.max_new_tokens:
+                    stats.finish_reason = "length"
+                    return
+                last = index == len(chosen) - 1
+                if last and len(self._cached_ids) + 1 > self.context_tokens:
+                    stats.finish_reason = "length"  # no room to feed it
+                    return
+                if cancel.cancelled:
+                    stats.finish_reason = "cancelled"
+                    return
+            if drafter is not None:
+                drafter.extend([token for token, _ in chosen])
+            room = self.context_tokens - len(self._cached_ids) - 1
+            draft = self._draft(drafter, min(params.max_new_tokens - stats.generated_tokens,
+                                             room))
+            rows = self._feed([chosen[-1][0]], draft, stats)
+            self._cached_ids.append(chosen[-1][0])
+            self._cached_ids.extend(draft)

@@ -1,4 +1,10 @@
-"""Choosing the next token from logits: greedy, or temperature + nucleus (top-p) sampling."""
+"""Choosing the next token from logits: greedy, or temperature + nucleus (top-p) sampling.
+
+``verify`` is the same choice for a position where a draft token was fed (speculative
+decoding): greedy takes the argmax, which accepts the draft exactly when plain decoding
+would have chosen it; sampling uses the standard acceptance rule, so the tokens come from
+the very distribution plain sampling draws from.
+"""
 
 from __future__ import annotations
 
@@ -42,4 +48,28 @@ class Sampler:
         else:
             probs = nucleus_probabilities(logits, self.params.temperature, self.params.top_p)
             token = int(self._rng.choice(len(probs), p=probs))
+        return token, float(logprobs[token])
+
+    def verify(self, logits: np.ndarray, draft: int) -> tuple[int, float]:
+        """The token at a position whose drafted token is ``draft``: ``draft`` itself when
+        accepted, else a replacement. Returns (token id, its unscaled log-probability).
+
+        A prompt-lookup draft is deterministic (q = 1 on the drafted token), so the rule of
+        Leviathan et al. and Chen et al. (2023) reads: accept with probability
+        min(1, p(draft) / q(draft)) = p(draft), otherwise sample from the residual
+        max(0, p - q), which is p without the draft, renormalised. Either way the token is
+        distributed exactly as p.
+        """
+        if self.params.greedy:
+            return self.choose(logits)
+        logprobs = log_softmax(logits)
+        probs = nucleus_probabilities(logits, self.params.temperature, self.params.top_p)
+        if self._rng.random() < probs[draft]:
+            return draft, float(logprobs[draft])
+        residual = probs.copy()
+        residual[draft] = 0.0
+        total = residual.sum()
+        if total <= 0.0:  # p was all on the draft (rounding): it is the only choice
+            return draft, float(logprobs[draft])
+        token = int(self._rng.choice(len(residual), p=residual / total))
         return token, float(logprobs[token])

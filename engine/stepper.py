@@ -3,6 +3,10 @@
 The generation loop (``generate.py``) owns everything else: prefix reuse, sampling, stop
 rules, streaming and cancellation. A backend (ONNX Runtime, plain torch, the tensor-parallel
 group) only implements this small protocol, so all of them behave the same.
+
+A backend that can also return the logits of several fed positions (:class:`DraftVerifier`)
+gets speculative decoding: drafted tokens are fed with the sampled one and checked in the
+same forward pass. The others decode one token per pass, with the same results.
 """
 
 from __future__ import annotations
@@ -56,3 +60,25 @@ class CausalStepper(Protocol):
     def close(self) -> None:
         """Release the model and its cache."""
         ...
+
+
+class DraftVerifier(CausalStepper, Protocol):
+    """A stepper that verifies drafts: several fed positions' logits from one pass."""
+
+    @property
+    def verifies_drafts(self) -> bool:
+        """Whether feeding a draft costs about one step; False where it would leave a faster
+        one-token path (a CUDA-graph decode step), so the loop decodes token by token."""
+        ...
+
+    def feed_tail(self, token_ids: list[int], tail: int) -> np.ndarray:
+        """Like ``feed``, but the float32 logits of the last ``tail`` fed positions,
+        shape ``[tail, vocab_size]``."""
+        ...
+
+
+def draft_verifier(stepper: CausalStepper) -> DraftVerifier | None:
+    """``stepper`` when it can verify drafts right now, else None."""
+    if getattr(stepper, "verifies_drafts", False) and hasattr(stepper, "feed_tail"):
+        return stepper  # type: ignore[return-value]
+    return None

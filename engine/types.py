@@ -80,6 +80,11 @@ class GenerationStats:
     finish_reason: str = ""  # "stop" | "length" | "newline" | "cancelled" | "eos"
     time_to_first_token_s: float = 0.0
     decode_s: float = 0.0
+    # Speculative decoding: every model run counts (the prefill too); a pass that verifies
+    # a draft yields its accepted tokens plus one, so generated / passes exceeds 1.
+    forward_passes: int = 0
+    draft_tokens: int = 0  # drafted tokens fed for verification
+    accepted_draft_tokens: int = 0  # of those, the ones the model agreed with
 
 
 class CancelToken:

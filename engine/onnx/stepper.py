@@ -175,6 +175,18 @@ class OnnxStepper:
     def feed(self, token_ids: list[int]) -> np.ndarray:
         return self.forward(token_ids)[-1].float().cpu().numpy()
 
+    @property
+    def verifies_drafts(self) -> bool:
+        # A captured decode step replays one token at fixed shapes; a draft would run the
+        # several-token path uncaptured, paying the launches the capture saves. On the CPU
+        # (or uncaptured) a pass over a few more tokens costs about one step.
+        return self.decode_graph is None or not self.decode_graph.capture
+
+    def feed_tail(self, token_ids: list[int], tail: int) -> np.ndarray:
+        """The logits of the last ``tail`` fed positions (speculative decoding)."""
+        assert 1 <= tail <= len(token_ids)
+        return self.forward(token_ids)[-tail:].float().cpu().numpy()
+
     def forward(self, token_ids: list[int]):
         """Logits for every fed position as a torch tensor ``[len(token_ids), vocab]``."""
         import torch

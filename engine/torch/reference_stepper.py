@@ -32,10 +32,17 @@ class TorchStepper:
             self._cache.crop(length)
         self._length = length
 
+    verifies_drafts = True  # one forward over several tokens: speculative decoding works
+
     def feed(self, token_ids: list[int]) -> np.ndarray:
+        return self.feed_tail(token_ids, 1)[0]
+
+    def feed_tail(self, token_ids: list[int], tail: int) -> np.ndarray:
+        """The logits of the last ``tail`` fed positions, ``[tail, vocab]``."""
         import torch
 
         assert token_ids, "feed needs at least one token"
+        assert 1 <= tail <= len(token_ids)
         ids = torch.tensor([token_ids], dtype=torch.long, device=self.device)
         positions = torch.arange(self._length, self._length + len(token_ids), device=self.device)
         with torch.inference_mode():
@@ -47,7 +54,7 @@ class TorchStepper:
             )
         self._cache = out.past_key_values
         self._length += len(token_ids)
-        return out.logits[0, -1].float().cpu().numpy()
+        return out.logits[0, -tail:].float().cpu().numpy()
 
     failure: str | None = None  # runs in this process: nothing can fail apart from it
 

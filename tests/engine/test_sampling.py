@@ -35,3 +35,25 @@ def test_the_seed_fixes_the_stream_of_choices():
     a = [sampler_a.choose(logits)[0] for _ in range(20)]
     b = [sampler_b.choose(logits)[0] for _ in range(20)]
     assert a == b and a[0] == first[0] and len(set(a)) > 5
+
+
+def test_verifying_a_draft_draws_from_the_same_distribution_as_sampling():
+    """The acceptance rule (accept with p(draft), else the renormalised rest) leaves the
+    distribution of the emitted token exactly p, whichever token was drafted."""
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    params = SamplingParams(temperature=1.0, top_p=0.9, seed=3)
+    expected = nucleus_probabilities(logits, 1.0, 0.9)
+    draws = 20_000
+    for draft in (0, 2, 3):  # likely, unlikely, and outside the nucleus
+        sampler = Sampler(params)
+        counts = np.bincount([sampler.verify(logits, draft)[0] for _ in range(draws)],
+                             minlength=4)
+        assert np.abs(counts / draws - expected).max() < 0.015, draft
+    assert counts[3] == 0  # a token outside the nucleus is never accepted
+
+
+def test_greedy_verification_accepts_exactly_the_argmax():
+    logits = np.array([0.0, 2.0, 1.0], dtype=np.float32)
+    sampler = Sampler(SamplingParams())
+    assert sampler.verify(logits, 1)[0] == 1
+    assert sampler.verify(logits, 2) == sampler.choose(logits)
