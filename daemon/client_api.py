@@ -7,7 +7,7 @@ only the client object differs. Everything here is plain data so it crosses HTTP
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -19,7 +19,9 @@ ModelState = Literal["loading", "ready", "failed", "unloaded"]
 
 @dataclass(frozen=True)
 class CompletionRequest:
-    prefix: str  # text before the cursor, already cut to the model's budget by the caller
+    # The daemon cuts these to the model's token budget (whole lines nearest the cursor) with
+    # the model's tokenizer; a caller bounds them only by characters.
+    prefix: str  # text before the cursor
     suffix: str = ""  # text after the cursor (used by models with a fill-in-the-middle template)
     language: str = ""  # LSP language id; picks the model through the routes
     path: str | None = None  # file path, for glob routes
@@ -35,6 +37,9 @@ class CompletionRequest:
     # Editors want it (the cursor may sit after a space or inside a word); OpenAI-style
     # clients expect the raw continuation of their prompt, so it is off unless asked for.
     token_healing: bool = False
+    # Other context (labelled snippets of other open documents), most important first: put
+    # before the prefix when the whole prefix fits in the model's budget and room remains.
+    context: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,15 +62,49 @@ class CompletionResult:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What the editor side needs to know of the model that answers (every completion says
+    it, so a client caches it without asking and sees a configuration change at once)."""
+
     name: str
     context_tokens: int  # prompt + completion must fit in this many tokens
     max_new_tokens: int
-    fill_in_the_middle: bool = False  # the model has infill tokens and uses the suffix
+    fim_template: str | None = None  # the fill-in-the-middle template; None: prefix only
+    config_generation: int = 0  # counts the daemon's applied configurations
+
+    @property
+    def fill_in_the_middle(self) -> bool:
+        """The model uses the suffix (it has a fill-in-the-middle template)."""
+        return self.fim_template is not None
 
     @property
     def prompt_tokens(self) -> int:
-        """The prompt budget: the engine keeps only the last this-many tokens of a prompt."""
+        """The prompt budget: the daemon keeps at most this many prompt tokens."""
         return prompt_budget(self.context_tokens, self.max_new_tokens)
+
+
+class CompletionStream:
+    """The chunks of one completion, as an async iterator, plus ``model``: the facts of the
+    model that answers, known once the daemon said which (at the latest with the first
+    chunk or the end). Closing it (or cancelling its consumer) cancels the generation."""
+
+    def __init__(
+        self, produce: Callable[[CompletionStream], AsyncIterator[CompletionChunk]]
+    ) -> None:
+        """``produce(stream)``: the chunk iterator; it sets ``stream.model`` when it learns
+        which model answers."""
+        self.model: ModelInfo | None = None
+        self._chunks = produce(self)
+
+    def __aiter__(self) -> CompletionStream:
+        return self
+
+    async def __anext__(self) -> CompletionChunk:
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @dataclass(frozen=True)
@@ -89,13 +128,10 @@ class CompletionClient(Protocol):
         when one is named."""
         ...
 
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        """Token counts of ``texts`` under ``model``'s tokenizer (for prompt budgets)."""
-        ...
-
-    def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
-        """Chunks as the model produces them. Cancelling the consuming task (or closing the
-        iterator) cancels the generation: it stops within one decode step."""
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        """Chunks as the model produces them: one request to the daemon per completion.
+        Cancelling the consuming task (or closing the stream) cancels the generation: it
+        stops within one decode step."""
         ...
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:

@@ -29,12 +29,13 @@ from codegend.daemon.routing import languages_of, pick_model
 from codegend.daemon.scheduler import Job, ModelScheduler, SchedulerClosed
 from codegend.engine.errors import CodegendError
 from codegend.engine.model_spec import ModelSpec
-from codegend.engine.types import SamplingParams, TextGenerator
+from codegend.engine.types import PromptParts, SamplingParams, TextGenerator
 
 log = logging.getLogger(__name__)
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 200
+MAX_CONTEXT_PIECES = 16
 UNLOAD_GRACE_S = 30.0  # how long an old model may finish accepted requests after a swap
 
 
@@ -44,6 +45,11 @@ class InvalidRequest(CodegendError):
 
 class UnknownModel(CodegendError):
     """The request names a model the active config does not define."""
+
+
+class SuffixNotSupported(InvalidRequest):
+    """A client that requires the suffix to be used (OpenAI ``suffix``) asked a model
+    without a fill-in-the-middle template."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,12 @@ def engine_loader(spec: ModelSpec) -> TextGenerator:
 
 
 class RunningCompletion:
-    """One accepted completion: iterate ``chunks()``, then read ``result()``."""
+    """One accepted completion: iterate ``chunks()``, then read ``result()``; ``info`` is
+    the answering model's facts, which clients cache."""
 
-    def __init__(self, model: str, scheduler: ModelScheduler, job: Job) -> None:
-        self.model = model
+    def __init__(self, info: ModelInfo, scheduler: ModelScheduler, job: Job) -> None:
+        self.info = info
+        self.model = info.name
         self._scheduler = scheduler
         self._job = job
         self._pieces: list[CompletionChunk] = []
@@ -120,6 +128,8 @@ class DaemonCore:
         self._swap_lock = asyncio.Lock()
         self._closing = False
         self.started_at = time.time()
+        # Counts applied configurations: clients cache model facts per generation.
+        self.config_generation = 0
 
     @property
     def config(self) -> DaemonConfig:
@@ -163,6 +173,7 @@ class DaemonCore:
                         self.registry.unload_later(entry.config, UNLOAD_GRACE_S)
                 return False
             self._active, self._rejected = new, None
+            self.config_generation += 1
             self.metrics.config_reloads.labels("applied").inc()
             log.info("config: switched to %s (%s)", new.path or "<config>",
                      ", ".join(m.name for m in new.models))
@@ -182,8 +193,15 @@ class DaemonCore:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def start_completion(self, request: CompletionRequest) -> RunningCompletion:
-        """Accept a request: route it, wait for its model, queue it. Raises before accepting."""
+    async def start_completion(
+        self, request: CompletionRequest, *, suffix_required: bool = False
+    ) -> RunningCompletion:
+        """Accept a request: route it, wait for its model, queue it. Raises before accepting.
+
+        The model is resolved once; the engine cuts the prompt to that model's budget with
+        its tokenizer and applies its fill-in-the-middle template. ``suffix_required``: a
+        suffix the model cannot use is an error instead of being left out.
+        """
         params = self._sampling_params(request)
         for attempt in range(2):
             config = self._active
@@ -191,6 +209,11 @@ class DaemonCore:
             scheduler = await self._scheduler_of(model)
             if request.max_new_tokens is None:
                 params = _with_budget(params, model.max_new_tokens)
+            info = self._info(model, scheduler.generator)
+            if suffix_required and request.suffix and not info.fill_in_the_middle:
+                raise SuffixNotSupported(
+                    f"model {model.name!r} has no fill-in-the-middle template, so it cannot "
+                    "complete with a suffix")
             try:
                 job = scheduler.submit(_prompt(request, scheduler.generator), params,
                                        invoked=request.invoked,
@@ -199,7 +222,7 @@ class DaemonCore:
                 if attempt or self._closing:  # a swap unloaded it just now: retry on the new
                     raise
                 continue
-            return RunningCompletion(model.name, scheduler, job)
+            return RunningCompletion(info, scheduler, job)
         raise AssertionError("unreachable")
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
@@ -211,11 +234,15 @@ class DaemonCore:
     ) -> ModelInfo:
         config = self._resolve(self._active, model, language, path)
         scheduler = await self._scheduler_of(config)
-        generator = scheduler.generator
+        return self._info(config, scheduler.generator)
+
+    def _info(self, model: ModelSpec, generator: TextGenerator) -> ModelInfo:
+        template = generator.fim_template
         return ModelInfo(
-            name=config.name, context_tokens=int(generator.context_tokens),
-            max_new_tokens=config.max_new_tokens,
-            fill_in_the_middle=generator.fim_template is not None,
+            name=model.name, context_tokens=int(generator.context_tokens),
+            max_new_tokens=model.max_new_tokens,
+            fim_template=template.name if template is not None else None,
+            config_generation=self.config_generation,
         )
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
@@ -285,9 +312,12 @@ class DaemonCore:
 
     def _sampling_params(self, request: CompletionRequest) -> SamplingParams:
         server = self._active.server
-        if len(request.prefix) + len(request.suffix) > server.max_prompt_chars:
+        context_chars = sum(len(piece) for piece in request.context)
+        if len(request.prefix) + len(request.suffix) + context_chars > server.max_prompt_chars:
             raise InvalidRequest(f"prompt is longer than server.max_prompt_chars "
                                  f"({server.max_prompt_chars} characters)")
+        if len(request.context) > MAX_CONTEXT_PIECES:
+            raise InvalidRequest(f"at most {MAX_CONTEXT_PIECES} context pieces")
         if request.max_new_tokens is not None and not (
                 0 <= request.max_new_tokens <= server.max_tokens_limit):
             raise InvalidRequest(f"max tokens must be between 0 and server.max_tokens_limit "
@@ -308,11 +338,11 @@ class DaemonCore:
             raise InvalidRequest(str(err)) from err
 
 
-def _prompt(request: CompletionRequest, generator: TextGenerator) -> str:
-    """What the model continues: the prefix, laid out with the suffix in the model's
-    fill-in-the-middle template when it has one."""
-    template = generator.fim_template
-    return template.apply(request.prefix, request.suffix) if template else request.prefix
+def _prompt(request: CompletionRequest, generator: TextGenerator) -> PromptParts:
+    """What the engine fits to the model's budget: the suffix only for a model that fills
+    in the middle (the engine lays it out in the model's template)."""
+    suffix = request.suffix if generator.fim_template is not None else ""
+    return PromptParts(request.prefix, suffix, request.context)
 
 
 def _reason(entry: LoadedModel) -> str:

@@ -26,6 +26,7 @@ from codegend.engine.types import (
     CancelToken,
     GeneratedToken,
     GenerationStats,
+    PromptParts,
     SamplingParams,
     TextGenerator,
 )
@@ -51,7 +52,7 @@ class SchedulerClosed(CodegendError):
 class Job:
     """One accepted request; its tokens arrive on ``events`` from the engine thread."""
 
-    prompt: str
+    prompt: str | PromptParts
     params: SamplingParams
     invoked: bool
     document_key: str | None
@@ -126,7 +127,7 @@ class ModelScheduler:
         return self._running is not None or bool(self._queue)
 
     def submit(
-        self, prompt: str, params: SamplingParams, *, invoked: bool = False,
+        self, prompt: str | PromptParts, params: SamplingParams, *, invoked: bool = False,
         document_key: str | None = None,
     ) -> Job:
         if self._closing:

@@ -21,6 +21,7 @@ import numpy as np
 
 from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.placement import Placement
+from codegend.engine.prompt_fit import fit_prompt
 from codegend.engine.prompt_lookup import Drafter, LookupConfig, PromptLookup
 from codegend.engine.sampling import Sampler
 from codegend.engine.stepper import CausalStepper, DraftVerifier, draft_verifier
@@ -33,6 +34,7 @@ from codegend.engine.types import (
     GeneratedToken,
     Generation,
     GenerationStats,
+    PromptParts,
     SamplingParams,
     prompt_budget,
 )
@@ -74,7 +76,7 @@ class StepperGenerator:
         self._saved = KVSequences(max(0, kv_sequences - 1))
         self._healer = TokenHealer(tokenizer)
         self.placement = placement  # how the loader chose to run it (backend, device, reason)
-        # No model codegend runs has infill tokens yet; a backend that finds them sets this.
+        # The loader sets it from the tokenizer's control tokens (``fim.fim_template_for``).
         self.fim_template: FimTemplate | None = None
         self.details = details or {}  # the artifact manifest (ONNX) or group facts (torch-tp)
         self.lookup = lookup  # prompt-lookup drafting; None: one token per forward pass
@@ -84,7 +86,7 @@ class StepperGenerator:
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | PromptParts,
         params: SamplingParams,
         cancel: CancelToken | None = None,
         sequence_key: str | None = None,
@@ -109,6 +111,15 @@ class StepperGenerator:
         return [t.token_id for t in run]
 
     @property
+    def stop_token_ids(self) -> frozenset[int]:
+        """Tokens that end a generation: eos, and the stop tokens of the model's FIM template
+        (a control token is never text to show)."""
+        tokens = self.fim_template.stop_tokens if self.fim_template else ()
+        ids = {self.tokenizer.added_token_id(token) for token in tokens}
+        ids.add(self.tokenizer.eos_token_id)
+        return frozenset(i for i in ids if i is not None)
+
+    @property
     def failure(self) -> str | None:
         """Why the backend cannot serve right now (shown in health); None when healthy."""
         return self.stepper.failure
@@ -122,7 +133,7 @@ class StepperGenerator:
 
     def _run(
         self,
-        prompt: str,
+        prompt: str | PromptParts,
         params: SamplingParams,
         cancel: CancelToken,
         stats: GenerationStats,
@@ -133,8 +144,12 @@ class StepperGenerator:
         matcher = StopMatcher(stops)
         generated: list[int] = []
         emitted = ""
-        prompt_ids = self.tokenizer.encode(prompt)
-        healing = self._healer.heal(prompt_ids) if params.token_healing else None
+        parts = PromptParts(prompt) if isinstance(prompt, str) else prompt
+        budget = prompt_budget(self.context_tokens, params.max_new_tokens)
+        fitted = fit_prompt(parts, self.tokenizer, budget, self.fim_template)
+        prompt_ids = fitted.ids
+        heal = params.token_healing and fitted.prefix_last  # only a prompt's end can be healed
+        healing = self._healer.heal(prompt_ids) if heal else None
         if healing is not None:
             prompt_ids = healing.prompt_ids
         allowed_first = healing.allowed_first if healing else None
@@ -285,13 +300,13 @@ class StepperGenerator:
         stats: GenerationStats,
         drafter: Drafter | None,
     ) -> Iterator[GeneratedToken]:
-        eos = self.tokenizer.eos_token_id
+        stop_ids = self.stop_token_ids
         while True:
             chosen = self._accept(rows, draft, sampler, stats)
             # Every chosen token but the last is in the KV cache already. The checks after
             # each token are the ones one-token decoding makes, so results match it exactly.
             for index, (token, logprob) in enumerate(chosen):
-                if token == eos:
+                if token in stop_ids:
                     stats.finish_reason = "eos"
                     return
                 stats.generated_tokens += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from codegend.engine.fim import fim_template_for
 from codegend.engine.generate import StepperGenerator
 from codegend.engine.model_source import ResolvedModel, resolve_model_source
 from codegend.engine.model_spec import ModelSpec
@@ -24,8 +25,13 @@ def load_generator(spec: ModelSpec) -> StepperGenerator:
     log.info("model %s (%s): %s", spec.name, spec.source, placement.reason)
     stepper, details = _open_stepper(spec, resolved, placement)
     context = min(spec.context_tokens or resolved.max_positions, resolved.max_positions)
-    return StepperGenerator(spec.name, stepper, tokenizer, context, spec.kv_cache_sequences,
-                            placement, details)
+    generator = StepperGenerator(spec.name, stepper, tokenizer, context,
+                                 spec.kv_cache_sequences, placement, details)
+    generator.fim_template = fim_template_for(tokenizer.added_tokens, spec.fim)
+    if generator.fim_template is not None:
+        log.info("model %s: fill-in-the-middle with the %s template", spec.name,
+                 generator.fim_template.name)
+    return generator
 
 
 def _open_stepper(spec: ModelSpec, resolved: ResolvedModel, placement: Placement):

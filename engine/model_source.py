@@ -143,7 +143,9 @@ def _check_weights_readable(weights: Path) -> None:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(weights), framework="pt") as handle:
+        # framework="numpy": reading the header needs no tensor library, and importing torch
+        # here would cost seconds on a serving path that never touches it.
+        with safe_open(str(weights), framework="numpy") as handle:
             keys = list(handle.keys())
     except Exception as err:  # safetensors raises its own error types
         raise ModelSourceError(f"{weights}: corrupt or truncated weights ({err})") from err

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from codegend.engine.errors import CodegendError
+from codegend.engine.fim import FIM_ORDERS, FimOrder
 from codegend.engine.model_source import DEFAULT_MODEL
 
 # What a spec may ask for. "torch" is the transformers reference: only ever named, never
@@ -44,12 +45,17 @@ class ModelSpec:
     # Documents whose KV caches are kept (live one included), so interleaved editors keep
     # their prefix reuse.
     kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
+    # Fill-in-the-middle: "auto" uses the template the tokenizer's control tokens name (SPM
+    # where the family was trained for it), "psm"/"spm" ask for an order, "none" never.
+    fim: FimOrder = "auto"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise CodegendError(f"backend {self.backend!r}: choose from {', '.join(BACKENDS)}")
         if self.device not in DEVICES:
             raise CodegendError(f"device {self.device!r}: choose from {', '.join(DEVICES)}")
+        if self.fim not in FIM_ORDERS:
+            raise CodegendError(f"fim {self.fim!r}: choose from {', '.join(FIM_ORDERS)}")
 
     def recipe(self) -> tuple[str | None, dict]:
         """The quantization recipe's name and full, checked options; (None, {}) when unset."""

@@ -32,7 +32,9 @@ class TokenHealer:
 
     def _vocabulary(self) -> list[tuple[str, int]]:
         if self._sorted is None:
-            texts = ((self._tokenizer.decode([i]), i) for i in range(self._tokenizer.vocab_size))
+            special = self._tokenizer.special_ids  # control tokens are never document text
+            texts = ((self._tokenizer.decode([i]), i) for i in range(self._tokenizer.vocab_size)
+                     if i not in special)
             # Partial UTF-8 pieces decode to U+FFFD and can never be matched by text.
             self._sorted = sorted(t for t in texts if t[0] and "\ufffd" not in t[0])
         return self._sorted

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from codegend.engine.fim import FimTemplate
+
 if TYPE_CHECKING:  # placement imports the model spec and the host probes; types stay light
     from codegend.engine.placement import Placement
 
@@ -116,16 +118,19 @@ class Generation:
 
 
 @dataclass(frozen=True)
-class FimTemplate:
-    """How a model that fills in the middle wants a prompt laid out (prefix-suffix-middle):
-    ``{prefix}PREFIX{suffix}SUFFIX{middle}``, the model writing the middle after it."""
+class PromptParts:
+    """What a completion is asked from, before the model's budget and template apply.
 
-    prefix: str  # the marker before the text before the cursor, e.g. "<fim_prefix>"
-    suffix: str  # the marker before the text after the cursor
-    middle: str  # the marker after which the model writes what goes between
+    The engine cuts it to the model's prompt budget with the model's tokenizer and lays it
+    out in the model's fill-in-the-middle template (``prompt_fit``): callers send text, not
+    token counts.
+    """
 
-    def apply(self, prefix: str, suffix: str) -> str:
-        return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
+    prefix: str  # the text before the cursor (its end is kept first)
+    suffix: str = ""  # the text after the cursor; only a model with a FIM template sees it
+    # Other context (labelled snippets of other open documents), most important first; put
+    # before the prefix only when the whole prefix fits and budget remains.
+    context: tuple[str, ...] = ()
 
 
 class TextGenerator(Protocol):
@@ -144,7 +149,7 @@ class TextGenerator(Protocol):
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | PromptParts,  # a string is a prefix alone
         params: SamplingParams,
         cancel: CancelToken | None = None,
         sequence_key: str | None = None,  # e.g. the document: whose KV cache to continue

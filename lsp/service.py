@@ -20,7 +20,8 @@ from codegend.lsp.daemon_connection import DaemonConnection
 from codegend.lsp.inflight import InflightRequests, debounce
 from codegend.lsp.pipeline.completion_cache import CachedSuggestion, CompletionCache, Insertion
 from codegend.lsp.pipeline.cursor import CursorContext
-from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache
+from codegend.lsp.pipeline.model_facts import ModelFacts
+from codegend.lsp.pipeline.prompt import Snippet
 from codegend.lsp.pipeline.run import run_pipeline
 from codegend.lsp.pipeline.trigger import should_complete
 from codegend.lsp.settings import Settings
@@ -65,7 +66,7 @@ class CompletionService:
         self.counters = SessionCounters()
         self.cache = CompletionCache()
         self.inflight = InflightRequests()
-        self.token_counts = TokenCountCache()
+        self.facts = ModelFacts()  # what the daemon's answers said of its models
         self.activity = DocumentActivity()
         self.selected_model: str | None = None  # chosen through codegend/selectModel
         self.last_model: str | None = None  # the model that answered last
@@ -151,7 +152,7 @@ class CompletionService:
                 client,
                 invoked=invoked,
                 max_completion=settings.max_completion,
-                token_counts=self.token_counts,
+                facts=self.facts,
                 snippets=snippets(),
                 model_override=self.model_override(settings),
                 counters=self.counters,

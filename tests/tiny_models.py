@@ -1,6 +1,8 @@
 """Builds tiny, randomly initialised CodeGen models with a real tokenizer, for tests.
 
 CodeGen splits its fused qkv projection into 4 blocks, so n_head must be divisible by 4.
+``fim`` gives the tokenizer one family's fill-in-the-middle control tokens (``FIM_TOKENS``),
+as special tokens with the first ids, the way those families' tokenizers have them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ TRAINING_TEXT = [
 ]
 
 
-def build_tiny_tokenizer(directory: Path, vocab_size: int = 320):
+# Each family's control tokens in its tokenizer's order. "starcoder" is also our own default
+# models' layout: ids 0..4 = <|endoftext|>, <fim_prefix>, <fim_middle>, <fim_suffix>, <fim_pad>.
+FIM_TOKENS: dict[str, tuple[str, ...]] = {
+    "starcoder": ("<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>"),
+    "codegen2": ("<mask_1>", "<sep>", "<eom>"),
+    "qwen2.5-coder": ("<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>"),
+}
+
+
+def build_tiny_tokenizer(directory: Path, vocab_size: int = 320, fim: str | None = None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -24,7 +35,7 @@ def build_tiny_tokenizer(directory: Path, vocab_size: int = 320):
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
+        special_tokens=["<|endoftext|>", *FIM_TOKENS.get(fim or "", ())],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     core.train_from_iterator(TRAINING_TEXT * 20, trainer)
@@ -48,11 +59,12 @@ def build_tiny_codegen(
     rotary_dim: int = 8,
     n_positions: int = 256,
     seed: int = 0,
+    fim: str | None = None,
 ) -> Path:
     import torch
     from transformers import CodeGenConfig, CodeGenForCausalLM
 
-    tokenizer = build_tiny_tokenizer(directory)
+    tokenizer = build_tiny_tokenizer(directory, fim=fim)
     config = CodeGenConfig(
         vocab_size=len(tokenizer),
         n_positions=n_positions,

@@ -32,6 +32,7 @@ from codegend.daemon.client_api import (
     CompletionChunk,
     CompletionRequest,
     CompletionResult,
+    CompletionStream,
     DaemonUnavailable,
     ModelInfo,
     ModelStatus,
@@ -155,17 +156,24 @@ class AutoStartClient:
     ) -> ModelInfo:
         return await self._call(lambda c: c.model_info(language, path, model))
 
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        return await self._call(lambda c: c.count_tokens(model, texts))
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        return CompletionStream(lambda stream: self._chunks(request, stream))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def _chunks(
+        self, request: CompletionRequest, stream: CompletionStream
+    ) -> AsyncIterator[CompletionChunk]:
         client = await self._connected()
+        inner = client.stream(request)
         try:
-            async for chunk in client.stream(request):
+            async for chunk in inner:
+                stream.model = inner.model
                 yield chunk
+            stream.model = inner.model
         except DaemonUnavailable:
             self._lost(client)
             raise
+        finally:
+            await inner.aclose()  # closed early: end the HTTP exchange (and the generation)
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         return await self._call(lambda c: c.complete(request))

@@ -12,6 +12,7 @@ from codegend.daemon.client_api import (
     CompletionChunk,
     CompletionRequest,
     CompletionResult,
+    CompletionStream,
     ModelInfo,
     ModelStatus,
 )
@@ -29,11 +30,14 @@ class EmbeddedClient:
     ) -> ModelInfo:
         return await self.core.model_info(language, path, model)
 
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        return await self.core.count_tokens(model, texts)
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        return CompletionStream(lambda stream: self._chunks(request, stream))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def _chunks(
+        self, request: CompletionRequest, stream: CompletionStream
+    ) -> AsyncIterator[CompletionChunk]:
         running = await self.core.start_completion(request)
+        stream.model = running.info
         try:
             async for chunk in running.chunks():
                 yield chunk

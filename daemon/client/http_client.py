@@ -18,6 +18,7 @@ from codegend.daemon.client_api import (
     CompletionChunk,
     CompletionRequest,
     CompletionResult,
+    CompletionStream,
     DaemonUnavailable,
     ModelInfo,
     ModelStatus,
@@ -53,13 +54,16 @@ class HttpClient:
         data = await self._json("GET", "/v1/codegend/model_info", params=params)
         return ModelInfo(**data)
 
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        data = await self._json("POST", "/v1/codegend/tokenize",
-                                json={"model": model, "texts": texts})
-        return [int(n) for n in data["counts"]]
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        """One HTTP request per completion; the answering model's facts come with its first
+        event."""
+        return CompletionStream(lambda stream: self._chunks(request, stream))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
-        body = {**asdict(request), "stop": list(request.stop), "stream": True}
+    async def _chunks(
+        self, request: CompletionRequest, stream: CompletionStream
+    ) -> AsyncIterator[CompletionChunk]:
+        body = {**asdict(request), "stop": list(request.stop), "context": list(request.context),
+                "stream": True}
         try:
             async with self._http.stream("POST", "/v1/codegend/complete", json=body) as response:
                 if response.status_code != 200:
@@ -69,6 +73,8 @@ class HttpClient:
                     if not line:
                         continue
                     event = json.loads(line)
+                    if "model_info" in event:
+                        stream.model = ModelInfo(**event["model_info"])
                     if event["type"] == "chunk":
                         yield CompletionChunk(event["text"], float(event["logprob"]),
                                               int(event.get("tokens", 1)))
@@ -82,8 +88,10 @@ class HttpClient:
                                     f"({type(err).__name__})") from err
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
-        body = {**asdict(request), "stop": list(request.stop), "stream": False}
+        body = {**asdict(request), "stop": list(request.stop), "context": list(request.context),
+                "stream": False}
         data = await self._json("POST", "/v1/codegend/complete", json=body)
+        data.pop("model_info", None)
         return CompletionResult(**{**data, "logprobs": tuple(data.get("logprobs", ()))})
 
     async def models(self) -> list[ModelStatus]:

@@ -65,11 +65,13 @@ class NativeCompletionBody(BaseModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
     token_healing: bool = False
+    context: Annotated[list[Text], Field(max_length=16)] = Field(default_factory=list)
     stream: bool = False
 
     def request(self) -> CompletionRequest:
         fields = self.model_dump(exclude={"stream"})
-        return CompletionRequest(**{**fields, "stop": tuple(self.stop)})
+        return CompletionRequest(**{**fields, "stop": tuple(self.stop),
+                                    "context": tuple(self.context)})
 
 
 class TokenizeBody(BaseModel):
@@ -111,7 +113,7 @@ def build_app(core: DaemonCore, token: str | None = None, port: int | None = Non
         running = await until_disconnect(request, core.start_completion(body.request()))
         if not body.stream:
             result = await until_disconnect(request, running.finish())
-            return JSONResponse(asdict(result))
+            return JSONResponse({**asdict(result), "model_info": asdict(running.info)})
         sse = "text/event-stream" in request.headers.get("accept", "")
         return await stream_events(request, running, _native_event(sse),
                                    "text/event-stream" if sse else "application/x-ndjson")
@@ -145,7 +147,10 @@ def build_app(core: DaemonCore, token: str | None = None, port: int | None = Non
 
 
 def _native_event(sse: bool) -> Encoder:
+    told = False  # the first event carries the model's facts, so clients need no other trip
+
     def encode(chunk, running, error) -> bytes:
+        nonlocal told
         if error is not None:
             event = {"type": "error", **error_payload(error)}
         elif chunk is not None:
@@ -153,6 +158,9 @@ def _native_event(sse: bool) -> Encoder:
                      "tokens": chunk.tokens}
         else:
             event = {"type": "done", "result": asdict(running.result())}
+        if not told and error is None:
+            event["model_info"] = asdict(running.info)
+            told = True
         line = json.dumps(event, ensure_ascii=False)
         return f"data: {line}\n\n".encode() if sse else f"{line}\n".encode()
 

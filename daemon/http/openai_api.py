@@ -22,10 +22,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from codegend.daemon.client_api import CompletionRequest
-from codegend.daemon.core import DaemonCore, InvalidRequest, RunningCompletion
+from codegend.daemon.core import (
+    DaemonCore,
+    InvalidRequest,
+    RunningCompletion,
+    SuffixNotSupported,
+)
 from codegend.daemon.http.support import (
     Text,
     error_payload,
+    error_response,
     error_responses,
     stream_events,
     until_disconnect,
@@ -37,7 +43,9 @@ class OpenAICompletionBody(BaseModel):
 
     model: Text | None = None
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)] = ""
-    suffix: Text | None = None  # used by a model with a fill-in-the-middle template
+    # The text after the insertion point: a model with a fill-in-the-middle template writes
+    # what goes between; any other model answers 400 (it cannot honour it).
+    suffix: Text | None = None
     max_tokens: int | None = Field(default=None, ge=0)  # None: the model's max_new_tokens
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
@@ -69,7 +77,11 @@ def build_openai_router(core: DaemonCore) -> APIRouter:
     async def completions(body: OpenAICompletionBody, request: Request) -> Response:
         completion_id = f"cmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        running = await until_disconnect(request, core.start_completion(body.request()))
+        try:
+            running = await until_disconnect(
+                request, core.start_completion(body.request(), suffix_required=True))
+        except SuffixNotSupported as err:
+            return error_response(400, str(err), "invalid_request_error")
         if not body.stream:
             result = await until_disconnect(request, running.finish())
             choice = {"text": result.text, "index": 0, "finish_reason": _finish_reason(

@@ -1,8 +1,12 @@
 """One completion through the named stages, on whatever engine the client reaches.
 
-mode → model info → prompt → stream (stop rules cancel early) → post-processing. The
+mode → prompt → one request (stop rules cancel its stream early) → post-processing. The
 trigger stage, the cache and cancellation live in the service around this, because they
 decide whether this runs at all.
+
+The request is the only trip to the daemon: it carries the text around the cursor and the
+daemon cuts it to the model's token budget. What the answer says of the model (its facts)
+is kept in ``ModelFacts`` and shapes the next request for the same document.
 
 Where the completion ends is decided once, by ``stop_rule_for``: the same rule watches the
 stream and cuts in post-processing. A line ends at its first newline in the engine itself
@@ -22,17 +26,20 @@ from codegend.daemon.client_api import (
     CompletionClient,
     CompletionMode,
     CompletionRequest,
+    ModelInfo,
 )
 from codegend.lsp.pipeline.completion_mode import choose_mode
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.indentation import detect_indent_style
+from codegend.lsp.pipeline.model_facts import ModelFacts
 from codegend.lsp.pipeline.postprocess import Candidate, PostprocessContext, postprocess
-from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache, build_prompt
+from codegend.lsp.pipeline.prompt import Snippet, build_prompt
 from codegend.lsp.pipeline.stop_rules import StreamingStop, stop_rule_for
 from codegend.lsp.settings import MaxCompletion
 from codegend.lsp.stats import SessionCounters
 
 logger = logging.getLogger(__name__)
+_UNKNOWN = ModelInfo("", 0, 0)  # a stream that ended before saying which model answered
 INDENT_SAMPLE_LINES = 200  # lines either side of the cursor that decide tabs vs spaces
 
 
@@ -68,18 +75,18 @@ async def run_pipeline(
     *,
     invoked: bool,
     max_completion: MaxCompletion,
-    token_counts: TokenCountCache,
+    facts: ModelFacts,
     snippets: Sequence[Snippet] = (),
     model_override: str | None = None,
     counters: SessionCounters | None = None,
 ) -> PipelineResult:
     mode = choose_mode(cursor, max_completion)
-    info = await client.model_info(cursor.language, cursor.path, model_override)
-    model = model_override or info.name
-    prompt = await build_prompt(cursor, info, token_counts.counter(client, info.name), snippets)
+    known = facts.lookup(model_override, cursor.language, cursor.path)
+    prompt = build_prompt(cursor, known, snippets)
     request = CompletionRequest(
         prefix=prompt.prefix,
         suffix=prompt.suffix,
+        context=prompt.context,
         language=cursor.language,
         path=cursor.path,
         document_key=cursor.uri or None,
@@ -100,10 +107,15 @@ async def run_pipeline(
                 counters.generated_tokens += chunk.tokens
             if watcher.feed(chunk.text):
                 break
+    answered = getattr(stream, "model", None)  # the model's facts, sent with its answer
+    if answered is not None:
+        facts.learn(model_override, cursor.language, cursor.path, answered)
+    model = model_override or (answered or known or _UNKNOWN).name
     context = PostprocessContext(cursor, mode, rule, _indent_style(cursor))
     item = postprocess(Candidate(watcher.text), context)
     logger.debug(
-        "%s completion, %d prompt tokens, %d generated%s: %r",
-        mode, prompt.tokens, tokens, " (stopped early)" if watcher.fired else "", watcher.text,
+        "%s completion, %d prefix characters, %d generated%s: %r",
+        mode, len(prompt.prefix), tokens, " (stopped early)" if watcher.fired else "",
+        watcher.text,
     )
     return PipelineResult(item.text if item else None, model, mode, tokens, watcher.fired)

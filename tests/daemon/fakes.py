@@ -14,6 +14,7 @@ from codegend.engine.types import (
     GeneratedToken,
     Generation,
     GenerationStats,
+    PromptParts,
     SamplingParams,
 )
 
@@ -24,6 +25,8 @@ class ScriptedGenerator:
     """Answers every prompt with ``tokens``; each token waits for a permit (see ``pause``)."""
 
     context_tokens = 128
+    fim_template = None
+    placement = None
 
     def __init__(self, tokens: tuple[str, ...] = ("a", "b", "c"), name: str = "fake") -> None:
         self.name = name
@@ -36,8 +39,11 @@ class ScriptedGenerator:
         self.closed = False
         self.fail_on: str | None = None  # a prompt that raises inside the engine thread
 
-    def generate(self, prompt: str, params: SamplingParams, cancel: CancelToken | None = None,
-                 sequence_key: str | None = None) -> Generation:
+    def generate(self, prompt: str | PromptParts, params: SamplingParams,
+                 cancel: CancelToken | None = None, sequence_key: str | None = None,
+                 ) -> Generation:
+        # The daemon sends prompt parts; what tests script and check is the prefix.
+        prompt = prompt if isinstance(prompt, str) else prompt.prefix
         cancel = cancel or CancelToken()
         stats = GenerationStats(prompt_tokens=len(prompt))
         self.prompts.append(prompt)

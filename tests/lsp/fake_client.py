@@ -8,7 +8,6 @@ finished and what was cancelled, so tests can see the pipeline's effect on the e
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from codegend.daemon.client_api import (
     CompletionChunk,
     CompletionRequest,
     CompletionResult,
+    CompletionStream,
     ModelInfo,
     ModelStatus,
 )
@@ -29,6 +29,7 @@ class ScriptedClient:
     context_tokens: int = 256
     max_new_tokens: int = 16
     fill_in_the_middle: bool = False
+    config_generation: int = 0
     chunk_chars: int = 2  # characters per streamed chunk ("token")
     chunk_delay_s: float = 0.0
     failure: str | None = None  # model_info raises this (a model that failed to load)
@@ -37,7 +38,6 @@ class ScriptedClient:
     finished: int = 0
     cancelled: int = 0
     chunks_sent: int = 0
-    counted_texts: list[str] = field(default_factory=list)
 
     def answer_for(self, prefix: str) -> str:
         lines = [line.strip() for line in prefix.split("\n") if line.strip()]
@@ -49,15 +49,19 @@ class ScriptedClient:
         if self.failure:
             raise RuntimeError(self.failure)
         return ModelInfo(
-            self.name, self.context_tokens, self.max_new_tokens, self.fill_in_the_middle
+            model or self.name, self.context_tokens, self.max_new_tokens,
+            "starcoder-spm" if self.fill_in_the_middle else None, self.config_generation,
         )
 
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        self.counted_texts.extend(texts)
-        return [math.ceil(len(t.encode()) / 3) for t in texts]
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        return CompletionStream(lambda stream: self._chunks(request, stream))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def _chunks(
+        self, request: CompletionRequest, stream: CompletionStream
+    ) -> AsyncIterator[CompletionChunk]:
         self.requests.append(request)
+        # Like the daemon: a model that failed to load refuses; an answer says its model.
+        stream.model = await self.model_info(request.language, request.path, request.model)
         text = self.answer_for(request.prefix)
         done = False
         try:

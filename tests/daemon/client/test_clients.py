@@ -57,16 +57,15 @@ async def cancelled_running(client) -> float:
     return 0.0
 
 
-async def test_model_info_and_token_counts(client, parrots):
-    from transformers import AutoTokenizer
-
-    assert await client.model_info("python") == ModelInfo("alpha", 256, 8, False)
+async def test_model_info_and_the_facts_each_answer_carries(client):
+    assert await client.model_info("python") == ModelInfo("alpha", 256, 8, None, 0)
     assert (await client.model_info("rust", "/src/main.rs")).name == "beta"
     assert (await client.model_info("python", model="beta")).name == "beta"  # named wins
-    texts = ["def f(x):\n    return x\n", "", "    "]
-    tokenizer = AutoTokenizer.from_pretrained(str(parrots["a"]))
-    assert await client.count_tokens("alpha", texts) == [
-        len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+    # One request per completion: the answer itself says which model gave it.
+    stream = client.stream(CompletionRequest(prefix="x", language="rust", max_new_tokens=2))
+    assert stream.model is None
+    assert "".join([chunk.text async for chunk in stream]) == "bb"
+    assert stream.model == ModelInfo("beta", 2048, 8, None, 0)
 
 
 async def test_complete_and_stream_agree(client):

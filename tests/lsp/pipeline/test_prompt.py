@@ -1,14 +1,18 @@
-"""The prompt stage: token budget, line boundaries, fill-in-the-middle, snippets."""
+"""The prompt stage: a character window of whole lines, the suffix for FIM models only,
+snippets when the whole prefix is sent. (The token budget is the daemon's: see
+tests/engine/test_prompt_fit.py.)"""
 
 from __future__ import annotations
 
-import pytest
-
+from codegend.daemon.client_api import ModelInfo
 from codegend.lsp.pipeline.cursor import CursorContext
-from codegend.lsp.pipeline.prompt import Snippet, TokenCountCache, build_prompt
-from tests.lsp.fake_client import ScriptedClient
-
-pytestmark = pytest.mark.asyncio
+from codegend.lsp.pipeline.model_facts import ModelFacts
+from codegend.lsp.pipeline.prompt import (
+    DEFAULT_PROMPT_TOKENS,
+    MAX_CHARS_PER_TOKEN,
+    Snippet,
+    build_prompt,
+)
 
 DOCUMENT = "".join(f"line_{i:03d} = {i}\n" for i in range(200)) + "value = █\nafter = 1\n"
 
@@ -17,63 +21,59 @@ def _cursor(text: str = DOCUMENT, language: str = "python") -> CursorContext:
     return CursorContext.from_marked_text(text, language=language, uri="file:///w/main.py")
 
 
-async def _prompt(client: ScriptedClient, cursor: CursorContext, snippets=()):
-    info = await client.model_info(cursor.language)
-    counter = TokenCountCache().counter(client, info.name)
-    return await build_prompt(cursor, info, counter, snippets)
+def _model(context_tokens: int, fim: bool = False) -> ModelInfo:
+    return ModelInfo("m", context_tokens, 16, "starcoder-spm" if fim else None)
 
 
-async def test_prefix_keeps_the_nearest_whole_lines_within_the_budget() -> None:
-    client = ScriptedClient(context_tokens=128, max_new_tokens=16)
-    prompt = await _prompt(client, _cursor())
+def test_prefix_keeps_the_nearest_whole_lines_within_the_window() -> None:
+    prompt = build_prompt(_cursor(), _model(128))
     assert prompt.prefix.endswith("line_199 = 199\nvalue = ")
     assert prompt.prefix.startswith("line_")  # cut at a line boundary
-    assert not prompt.whole_prefix and prompt.suffix == ""
-    counted = sum((len(line.encode()) + 2) // 3 for line in prompt.prefix.splitlines(True))
-    assert counted <= 128 - 16
-    assert prompt.tokens == counted
+    assert len(prompt.prefix) <= (128 - 16) * MAX_CHARS_PER_TOKEN
+    assert not prompt.whole_prefix and prompt.suffix == "" and prompt.context == ()
 
 
-async def test_bigger_context_takes_more_lines_and_the_whole_small_document() -> None:
-    small = await _prompt(ScriptedClient(context_tokens=128), _cursor())
-    large = await _prompt(ScriptedClient(context_tokens=512), _cursor())
-    assert len(large.prefix) > len(small.prefix)
-    whole = await _prompt(ScriptedClient(context_tokens=4096), _cursor())
+def test_a_small_document_goes_whole() -> None:
+    whole = build_prompt(_cursor(), _model(4096))
     assert whole.whole_prefix and whole.prefix == DOCUMENT.split("█")[0]
 
 
-async def test_fill_in_the_middle_sends_the_nearest_suffix_lines() -> None:
-    client = ScriptedClient(context_tokens=4096, fill_in_the_middle=True)
-    prompt = await _prompt(client, _cursor())
-    assert prompt.suffix == "\nafter = 1"
-    plain = await _prompt(ScriptedClient(context_tokens=4096), _cursor())
-    assert plain.suffix == ""
+def test_the_suffix_goes_to_fim_models_and_while_the_model_is_unknown() -> None:
+    fim = build_prompt(_cursor(), _model(4096, fim=True))
+    assert fim.suffix == "\nafter = 1"
+    assert build_prompt(_cursor(), _model(4096)).suffix == ""
+    unknown = build_prompt(_cursor(), None)
+    assert unknown.suffix == "\nafter = 1"
+    assert len(unknown.prefix) <= DEFAULT_PROMPT_TOKENS * MAX_CHARS_PER_TOKEN
 
 
-async def test_snippets_only_when_budget_remains_labelled_most_recent_nearest() -> None:
+def test_snippets_only_with_the_whole_prefix_labelled_most_recent_first() -> None:
     snippets = [Snippet("pkg/recent.py", "def recent():\n    pass"), Snippet("old.py", "OLD = 1")]
-    cursor = _cursor("import os\nx = █\n")
-    prompt = await _prompt(ScriptedClient(context_tokens=4096), cursor, snippets)
+    prompt = build_prompt(_cursor("import os\nx = █\n"), _model(4096), snippets)
     assert prompt.snippet_paths == ("pkg/recent.py", "old.py")
-    assert prompt.prefix == (
-        "# old.py\nOLD = 1\n\n# pkg/recent.py\ndef recent():\n    pass\n\nimport os\nx = "
-    )
-    tight = await _prompt(ScriptedClient(context_tokens=128), _cursor(), snippets)
-    assert tight.snippet_paths == () and "recent" not in tight.prefix
-    unknown_language = await _prompt(
-        ScriptedClient(context_tokens=4096), _cursor("x = █", "unknown-lang"), snippets
-    )
-    assert unknown_language.snippet_paths == ()
+    assert prompt.context == ("# pkg/recent.py\ndef recent():\n    pass\n\n",
+                              "# old.py\nOLD = 1\n\n")
+    assert prompt.prefix == "import os\nx = "
+    cut = build_prompt(_cursor(), _model(128), snippets)
+    assert cut.context == () and cut.snippet_paths == ()
+    unknown_language = build_prompt(_cursor("x = █", "unknown-lang"), _model(4096), snippets)
+    assert unknown_language.context == ()
 
 
-async def test_a_huge_line_is_cut_from_the_left_and_counting_is_cached() -> None:
-    client = ScriptedClient(context_tokens=128, max_new_tokens=16)
+def test_a_huge_line_is_cut_from_the_left() -> None:
     huge = "x = [" + ", ".join(str(i) for i in range(20_000)) + "█"
-    prompt = await _prompt(client, _cursor(huge))
-    assert huge.split("█")[0].endswith(prompt.prefix) and 0 < len(prompt.prefix) < 400
-    cache = TokenCountCache()
-    counter = cache.counter(client, "fake")
-    await counter(["a", "b"])
-    before = len(client.counted_texts)
-    assert await counter(["b", "a", "c"]) == [1, 1, 1]
-    assert client.counted_texts[before:] == ["c"]
+    prompt = build_prompt(_cursor(huge), _model(128))
+    assert huge.split("█")[0].endswith(prompt.prefix)
+    assert len(prompt.prefix) == (128 - 16) * MAX_CHARS_PER_TOKEN
+
+
+def test_model_facts_are_learned_per_document_and_dropped_on_a_new_generation() -> None:
+    facts = ModelFacts()
+    assert facts.lookup(None, "python", "/a.py") is None
+    facts.learn(None, "python", "/a.py", ModelInfo("m", 512, 16, None, config_generation=0))
+    facts.learn(None, "rust", "/b.rs", ModelInfo("r", 512, 16, None, config_generation=0))
+    assert facts.lookup(None, "python", "/a.py").name == "m"
+    assert facts.lookup("other", "python", "/a.py") is None  # a chosen model is its own key
+    facts.learn(None, "python", "/a.py", ModelInfo("m2", 512, 16, None, config_generation=1))
+    assert facts.lookup(None, "python", "/a.py").name == "m2"
+    assert facts.lookup(None, "rust", "/b.rs") is None  # learned under the old configuration
