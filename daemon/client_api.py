@@ -120,6 +120,11 @@ class DaemonUnavailable(Exception):
     """The daemon could not be reached (or restarted); the caller answers empty and says why."""
 
 
+class DaemonRestarting(DaemonUnavailable):
+    """The daemon stopped answering and is being started (or reached) again: a passing state
+    the editor shows as such, not a failure to pop up."""
+
+
 class CompletionClient(Protocol):
     async def model_info(
         self, language: str, path: str | None = None, model: str | None = None

@@ -75,10 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from codegend.lsp.server import build_server
     from codegend.lsp.settings import ServerOptions
 
-    if not getattr(args, "debug", False):
-        # pygls logs every message (document text included) at INFO; stderr is the
-        # editor's log panel, so keep it to what needs attention.
-        logging.getLogger("pygls").setLevel(logging.WARNING)
+    configure_logging(getattr(args, "debug", False))
     if args.tcp is not None and not 0 < args.tcp < 65536:
         raise SystemExit(f"codegend lsp: --tcp {args.tcp} is not a port number (1-65535)")
     options = ServerOptions(

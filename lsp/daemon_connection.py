@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from codegend.daemon.client_api import CompletionClient, ModelStatus
+from codegend.daemon.client_api import CompletionClient, DaemonRestarting, ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ class DaemonConnection:
         return []
 
     def report_failure(self, err: BaseException, model: str | None = None) -> None:
+        if isinstance(err, DaemonRestarting):  # passing: the status says so, no pop-up
+            self._set(EngineStatus("loading", model or self.status.model, describe_error(err)))
+            return
         self._set(EngineStatus("failed", model, describe_error(err)))
 
     def report_success(self, model: str) -> None:

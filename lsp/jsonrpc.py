@@ -30,10 +30,12 @@ from typing import Any
 import attrs
 import cattrs
 from lsprotocol import converters, types
+from lsprotocol.types import CANCEL_REQUEST, ResponseErrorMessage
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
     JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
@@ -44,7 +46,6 @@ from pygls.protocol import (
     LanguageServerProtocol,
     lsp_method,
 )
-from pygls.protocol.json_rpc import ResponseErrorMessage
 
 from codegend.lsp.positions import replace_lone_surrogates
 
@@ -57,8 +58,11 @@ _ID_IN_BROKEN_JSON = re.compile(rb'"id"\s*:\s*(-?\d{1,15}|"[^"\\]{0,200}")')
 def plain_json_converter() -> cattrs.Converter:
     """lsprotocol's converter; messages of methods it does not know keep plain JSON."""
     converter = converters.get_converter()
-    for message_type in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
-        converter.register_structure_hook(message_type, lambda obj, cls: cls(**obj))
+    for message_type in (JsonRPCRequestMessage, JsonRPCNotification):
+        # JSON-RPC lets a request or notification omit its params.
+        converter.register_structure_hook(
+            message_type, lambda obj, cls: cls(**{"params": None, **obj}))
+    converter.register_structure_hook(JsonRPCResponseMessage, lambda obj, cls: cls(**obj))
     return converter
 
 
@@ -188,13 +192,18 @@ class CodegendProtocol(LanguageServerProtocol):
     # Lifecycle ---------------------------------------------------------------------------
     def handle_message(self, message: Any) -> None:
         if isinstance(message, MalformedRequest):
-            logger.warning("invalid params for %s (request %s)", message.method, message.id)
+            self._problem("requests with invalid params", message.error.message[:120])
             self._error(message.id, message.error)
             return
         method = getattr(message, "method", None)
         request_id = getattr(message, "id", None) if method is not None else None
         if method is not None and method != types.EXIT:
             refusal = self._refusal(method)
+            if refusal is None and not self._known(method):
+                if request_id is None:  # LSP: unknown notifications are ignored
+                    return
+                self._problem("requests for unknown methods", repr(method)[:80])
+                refusal = JsonRpcMethodNotFound(f"unknown method {method!r}")
             if refusal is not None:
                 if request_id is not None:
                     self._error(request_id, refusal)
@@ -202,6 +211,10 @@ class CodegendProtocol(LanguageServerProtocol):
                     logger.debug("dropped %s: %s", method, refusal.message)
                 return
         super().handle_message(message)
+
+    def _known(self, method: str) -> bool:
+        return (method == CANCEL_REQUEST or method in self.fm.builtin_features
+                or method in self.fm.features)
 
     def _refusal(self, method: str) -> JsonRpcException | None:
         """Why the lifecycle refuses ``method`` now, if it does."""

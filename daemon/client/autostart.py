@@ -33,6 +33,7 @@ from codegend.daemon.client_api import (
     CompletionRequest,
     CompletionResult,
     CompletionStream,
+    DaemonRestarting,
     DaemonUnavailable,
     ModelInfo,
     ModelStatus,
@@ -46,6 +47,7 @@ T = TypeVar("T")
 START_TIMEOUT_S = 60.0  # import, bind and first answer; models keep loading after that
 RESTART_WAIT_S = 1.0  # after a loss, requests wait this long for the restart, then answer empty
 RETRY_AFTER_FAILURE_S = 5.0  # a daemon that failed to start is not respawned on every keystroke
+RESTARTING = "the daemon stopped answering; starting it again"  # one text: one status change
 
 
 def daemon_answers(url: str, token: str | None, pid: int | None = None) -> bool:
@@ -169,9 +171,9 @@ class AutoStartClient:
                 stream.model = inner.model
                 yield chunk
             stream.model = inner.model
-        except DaemonUnavailable:
+        except DaemonUnavailable as err:
             self._lost(client)
-            raise
+            raise DaemonRestarting(RESTARTING) from err
         finally:
             await inner.aclose()  # closed early: end the HTTP exchange (and the generation)
 
@@ -195,9 +197,9 @@ class AutoStartClient:
         client = await self._connected()
         try:
             return await fn(client)
-        except DaemonUnavailable:
+        except DaemonUnavailable as err:
             self._lost(client)
-            raise
+            raise DaemonRestarting(RESTARTING) from err
 
     async def _connected(self) -> HttpClient:
         if self._client is not None:
@@ -208,7 +210,9 @@ class AutoStartClient:
         try:
             await asyncio.wait_for(asyncio.shield(self._connecting), wait_s)
         except TimeoutError as err:
-            raise DaemonUnavailable("the daemon is restarting") from err
+            if self._ever_connected:
+                raise DaemonRestarting(RESTARTING) from err
+            raise DaemonUnavailable("the daemon did not start in time") from err
         if self._client is None:
             self._connecting.result()  # raises why connecting failed
             raise DaemonUnavailable("the daemon could not be reached")
