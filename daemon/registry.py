@@ -24,6 +24,7 @@ from codegend.engine.model_spec import ModelSpec
 from codegend.engine.types import SamplingParams, TextGenerator
 
 log = logging.getLogger(__name__)
+LOAD_TASK = "load-model:"  # name prefix of the tasks that load a model
 
 Loader = Callable[[ModelSpec], TextGenerator]  # blocking; runs on a loader thread
 
@@ -116,7 +117,7 @@ class ModelRegistry:
             return entry
         entry = LoadedModel(config)
         self._models[config] = entry
-        self._spawn(self._load_entry(entry))
+        self._spawn(self._load_entry(entry), f"{LOAD_TASK}{config.name}")
         return entry
 
     def unload_later(self, config: ModelSpec, grace_s: float, *, collect: bool = True) -> None:
@@ -126,13 +127,22 @@ class ModelRegistry:
             self._spawn(self._unload_entry(entry, grace_s, collect))
 
     async def close(self, grace_s: float) -> None:
+        """Unload every model. A load still running is abandoned, not awaited: its thread
+        cannot be interrupted, and the process is ending (shutdown must not wait seconds for
+        a model it will never use)."""
+        for config, entry in list(self._models.items()):
+            if not entry.ready.is_set():
+                del self._models[config]
+        for task in self._tasks:
+            if task.get_name().startswith(LOAD_TASK):
+                task.cancel()
         for config in list(self._models):  # the process is ending: no need to collect
             self.unload_later(config, grace_s, collect=False)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s + 5.0)
 
-    def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro, name: str | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
