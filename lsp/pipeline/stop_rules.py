@@ -1,5 +1,6 @@
 """Where a completion ends, for its mode: the first newline of a single line, or the first
-line that dedents below the block it started in. The one place the language server decides it.
+line that dedents below the block it started in (after an open parenthesis, the first line
+unless it is empty). The one place the language server decides it.
 
 A block's rule runs while tokens stream in, so the generation is cancelled as soon as it
 fires instead of running to its token budget; post-processing (``cut_at_stop``) cuts with
@@ -65,8 +66,34 @@ class BlockStop:
         return None
 
 
+@dataclass(frozen=True)
+class AfterParenStop:
+    """Multi-line mode right after an open parenthesis ending the line: an argument list
+    that goes on on the cursor line is one line (whatever the model writes after it is not
+    part of the call; there small models invent functions). Only an argument list that
+    starts on the next line continues as a block, and is shown only where the model is
+    confident in it (``confidence``)."""
+
+    block: BlockStop
+
+    def cut_index(self, text: str) -> int | None:
+        newline = text.find("\n")
+        if newline < 0:
+            return None
+        if not is_blank(text[:newline]):
+            return newline
+        return self.block.cut_index(text)
+
+
+def ends_with_open_paren(line_prefix: str) -> bool:
+    return line_prefix.rstrip().endswith("(")
+
+
 def stop_rule_for(mode: CompletionMode, line_prefix: str) -> StopRule:
-    return LineStop() if mode == "line" else BlockStop(line_prefix)
+    if mode == "line":
+        return LineStop()
+    block = BlockStop(line_prefix)
+    return AfterParenStop(block) if ends_with_open_paren(line_prefix) else block
 
 
 class StreamingStop:

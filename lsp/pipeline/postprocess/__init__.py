@@ -3,7 +3,8 @@
 Each takes the candidate and its context and returns the candidate (perhaps changed) or
 None to drop it. The order matters: cut first (at the stop, then where the text starts to
 loop) so that later rules see only what would be shown; compare with the suffix before
-balancing; drop empty results last, after every rule that can shorten the text.
+balancing; drop empty results after every rule that can shorten the text; and judge last,
+on exactly the text that would be shown, whether accepting it would break code that parses.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessCont
 from codegend.lsp.pipeline.postprocess.cut_at_stop import cut_at_stop
 from codegend.lsp.pipeline.postprocess.drop_empty import drop_empty
 from codegend.lsp.pipeline.postprocess.drop_suffix_repeat import drop_suffix_repeat
+from codegend.lsp.pipeline.postprocess.drop_syntax_breaking import drop_syntax_breaking
 from codegend.lsp.pipeline.postprocess.normalize_indentation import normalize_indentation
 from codegend.lsp.pipeline.postprocess.trim_repetition import trim_repetition
 from codegend.lsp.pipeline.postprocess.trim_suffix_overlap import trim_suffix_overlap
@@ -27,6 +29,7 @@ POSTPROCESSORS: tuple[tuple[str, Postprocessor], ...] = (
     ("balance_brackets", balance_brackets),
     ("normalize_indentation", normalize_indentation),
     ("drop_empty", drop_empty),
+    ("drop_syntax_breaking", drop_syntax_breaking),
 )
 
 

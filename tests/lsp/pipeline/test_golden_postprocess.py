@@ -34,10 +34,24 @@ def test_golden_case(case: GoldenCase) -> None:
     assert _run(case) == case.expected
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+CHANGING = [c for c in CASES if not c.unchanged]
+UNCHANGED = [c for c in CASES if c.unchanged]
+
+
+@pytest.mark.parametrize("case", CHANGING, ids=[c.name for c in CHANGING])
 def test_golden_case_needs_its_rule(case: GoldenCase) -> None:
     """Without the rule the case names, the result differs: each case really pins it."""
     assert _run(case, skip=(case.rule,)) != case.expected
+
+
+@pytest.mark.parametrize("case", UNCHANGED, ids=[c.name for c in UNCHANGED])
+def test_golden_case_rule_leaves_correct_text_alone(case: GoldenCase) -> None:
+    """A regression case: the rule it names sees the text and must not change it."""
+    cursor = CursorContext.from_marked_text(case.document, language=case.language)
+    mode = case.mode or choose_mode(cursor, "auto")
+    context = PostprocessContext.for_cursor(cursor, mode, detect_indent_style(cursor.lines))
+    rule = dict(POSTPROCESSORS)[case.rule]
+    assert rule(Candidate(case.model_output), context) == Candidate(case.model_output)
 
 
 def test_every_rule_is_pinned_by_golden_cases() -> None:
