@@ -1,4 +1,9 @@
-"""Which accelerators this host has, asked without needing a CUDA build of torch."""
+"""Which accelerators this host has, asked of the CUDA driver itself.
+
+Not through torch: importing it costs seconds on a path (placing an ONNX model) that may never
+run torch, and a CPU-only torch says nothing about the GPUs ONNX Runtime could still use. The
+driver honours ``CUDA_VISIBLE_DEVICES`` just as torch does.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,6 @@ import ctypes
 
 def cuda_device_count() -> int:
     """Number of CUDA GPUs the driver sees (0 without a driver or GPU)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.device_count()
-    except ImportError:
-        pass
-    # A CPU-only torch says nothing about the GPUs ONNX Runtime could still use: ask the driver.
     try:
         driver = ctypes.CDLL("libcuda.so.1")
     except OSError:

@@ -18,7 +18,7 @@ from codegend.engine.build.artifacts import (
     find_artifact,
     weights_digest,
 )
-from codegend.engine.build.progress import StageProgress
+from codegend.engine.build.progress import StageProgress, quiet_libraries
 from codegend.engine.model_source import ResolvedModel
 from codegend.engine.onnx.export import export_fp32
 from codegend.engine.onnx.graph_files import MODEL_FILE
@@ -65,7 +65,7 @@ def build_onnx_model(
     def build(stage: str, key: str, make) -> Artifact:
         if not find_artifact(stage, key):
             progress.start(f"{stage}: building")
-        artifact, was_built = build_artifact(stage, key, make, base_manifest=base)
+        artifact, was_built = build_artifact(stage, key, quietly(make), base_manifest=base)
         if was_built:
             built.append(stage)
         chain.append(artifact)
@@ -111,6 +111,16 @@ def _plan(digest: str, for_gpu: bool, recipe_name: str, options: dict) -> list[t
         stages.append((recipe_name, artifact_key(opt_key, recipe_name, quant_recipe),
                        quant_recipe))
     return stages
+
+
+def quietly(make):
+    """``make`` run with the libraries quiet (it runs only when a stage is built)."""
+
+    def run(tmp: Path) -> dict:
+        with quiet_libraries():
+            return make(tmp)
+
+    return run
 
 
 def _quality_sequences(resolved: ResolvedModel, files: list[Path] | None) -> list[list[int]]:

@@ -1,10 +1,48 @@
-"""Progress of long steps on stderr: a bar on a terminal, plain lines in logs and CI."""
+"""Progress of long steps on stderr: a bar on a terminal, plain lines in logs and CI.
+
+While a stage builds, the libraries it drives (torch's tracer, transformers, optimum, the
+ONNX tools) stay quiet below errors (``quiet_libraries``): a user building an artifact sees
+our progress lines, not tracer warnings or deprecation notices meant for library authors.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from typing import TextIO
+
+VERBOSITY_VARIABLE = "TRANSFORMERS_VERBOSITY"
+NOISY_LOGGERS = ("transformers", "optimum", "torch", "onnx", "onnxruntime", "onnxscript",
+                 "onnx_ir", "accelerate")
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Warnings ignored and the libraries' loggers at ERROR for the duration."""
+    loggers = [logging.getLogger(name) for name in NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    # transformers and optimum set their loggers' level when first imported, from this
+    # variable: a library imported inside the block would otherwise undo the setLevel below.
+    verbosity = os.environ.get(VERBOSITY_VARIABLE)
+    os.environ[VERBOSITY_VARIABLE] = "error"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+            if verbosity is None:
+                os.environ.pop(VERBOSITY_VARIABLE, None)
+            else:
+                os.environ[VERBOSITY_VARIABLE] = verbosity
 
 
 class StageProgress:

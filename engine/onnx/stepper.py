@@ -1,9 +1,9 @@
 """Runs an exported CodeGen ONNX graph with ONNX Runtime, keeping the KV cache where it runs.
 
-IO binding points ONNX Runtime at torch tensors on the model's device (CPU or CUDA): the
-``present`` tensors one step writes are bound directly as the ``past`` of the next step, so
-the cache never round-trips through numpy. Only the last position's logits come back to
-the host.
+IO binding points ONNX Runtime at buffers where the model runs (``arrays``: numpy arrays on
+the CPU, so serving there never imports torch; torch tensors on a GPU): the ``present``
+tensors one step writes are bound directly as the ``past`` of the next step, so the cache
+never round-trips through the host. Only the fed positions' logits come back.
 
 A graph whose attention was fused into GroupQueryAttention (``fuse_attention``) takes a
 preallocated cache instead: the same buffer is bound as past and present and the kernel
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from codegend.engine.errors import ArtifactError
-from codegend.engine.onnx.binding import UNCAPTURED, bind_tensor, run_options, wait_for_torch
+from codegend.engine.onnx.arrays import ORT_DTYPES, NumpyArrays, TorchArrays
+from codegend.engine.onnx.binding import UNCAPTURED, bind_tensor, run_options
 from codegend.engine.onnx.decode_graph import DecodeGraph
 from codegend.engine.onnx.fuse_attention import KV_CACHE_METADATA, SHARED_BUFFER
 from codegend.engine.onnx.graph_files import read_metadata
@@ -32,8 +33,6 @@ from codegend.engine.onnx.graph_files import read_metadata
 log = logging.getLogger(__name__)
 
 INITIAL_CACHE_POSITIONS = 256  # a shared cache starts this long and doubles when it fills
-_ORT_TO_TORCH = {"tensor(float)": "float32", "tensor(float16)": "float16",
-                 "tensor(bfloat16)": "bfloat16"}
 
 
 def physical_cores() -> int:
@@ -95,37 +94,41 @@ class OnnxStepper:
         """static_decode: run one-token steps through a :class:`DecodeGraph` (fixed shapes,
         full-length cache); None: when the session captures CUDA graphs. True on the CPU
         runs the same static step uncaptured (tests compare it with the exact one)."""
-        import torch
-
         self.session = session
         self.max_positions = max_positions
         on_cuda = session.get_providers()[0] == "CUDAExecutionProvider"
-        self.device = torch.device("cuda" if on_cuda else "cpu")
+        capture = captures_cuda_graphs(session)
+        static = capture if static_decode is None else static_decode
+        # The decode graph is written with torch; everything else runs on numpy on the CPU.
+        self.arrays = TorchArrays("cuda" if on_cuda else "cpu") if on_cuda or static \
+            else NumpyArrays()
+        self.device = self.arrays.device
         inputs = {i.name: i for i in session.get_inputs()}
         self._past_names = [n for n in inputs if n.startswith("past_key_values.")]
         self._present_names = [n.replace("past_key_values.", "present.") for n in self._past_names]
         if not self._past_names or "input_ids" not in inputs:
             raise ArtifactError("the ONNX graph has no KV-cache inputs (export with past)")
         first_past = inputs[self._past_names[0]]
-        self._kv_dtype = getattr(torch, _ORT_TO_TORCH[first_past.type])
+        self._kv_dtype = ORT_DTYPES[first_past.type]
         self._heads, self._head_dim = int(first_past.shape[1]), int(first_past.shape[3])
         self._uses_position_ids = "position_ids" in inputs
         metadata = session.get_modelmeta().custom_metadata_map
         self._shares_buffer = metadata.get(KV_CACHE_METADATA) == SHARED_BUFFER
         logits_shape = session.get_outputs()[0].shape
         self.vocab_size = int(logits_shape[-1])
-        self._logits_dtype = getattr(torch, _ORT_TO_TORCH[session.get_outputs()[0].type])
+        self._logits_dtype = ORT_DTYPES[session.get_outputs()[0].type]
         self._past: list = []  # one [1, H, T, D] tensor per past input, on self.device
         self._cache_binding = None  # shared buffers only: an IOBinding with them bound
         self._length = 0
-        capture = captures_cuda_graphs(session)
         self.decode_graph: DecodeGraph | None = None
-        if capture if static_decode is None else static_decode:
+        if static:
+            import torch
+
             if not self._shares_buffer:
                 raise ArtifactError("a static decode step needs the fused graph's shared cache")
             self.decode_graph = DecodeGraph(
                 session, list(zip(self._past_names, self._present_names, strict=True)),
-                self.vocab_size, self._logits_dtype, self.device, capture)
+                self.vocab_size, getattr(torch, self._logits_dtype), self.device, capture)
         # Every run of a capturing session says whether it is the captured step.
         self._uncaptured = run_options(UNCAPTURED) if capture else None
         self.truncate(0)
@@ -135,8 +138,6 @@ class OnnxStepper:
         return self._length
 
     def truncate(self, length: int) -> None:
-        import torch
-
         assert 0 <= length <= self._length or not self._past
         if self._shares_buffer:
             # The kernel reads only the first `length` positions and overwrites the rest.
@@ -146,24 +147,20 @@ class OnnxStepper:
                 self._reserve(min(first, self.max_positions))
         elif length == 0:
             empty = (1, self._heads, 0, self._head_dim)
-            self._past = [torch.empty(empty, dtype=self._kv_dtype, device=self.device)
-                          for _ in self._past_names]
+            self._past = [self.arrays.empty(empty, self._kv_dtype) for _ in self._past_names]
         elif length < self._length:
             # The graph takes contiguous past tensors; a truncation copies once per request.
-            self._past = [p[:, :, :length].contiguous() for p in self._past]
+            self._past = [self.arrays.copy(p[:, :, :length]) for p in self._past]
         self._length = length
 
     def _reserve(self, positions: int) -> None:
         """Make the shared cache hold at least ``positions``, keeping what it holds."""
-        import torch
-
         capacity = self._past[0].shape[2] if self._past else 0
         if positions <= capacity:
             return
         capacity = min(self.max_positions, max(positions, 2 * capacity))
         shape = (1, self._heads, capacity, self._head_dim)
-        grown = [torch.zeros(shape, dtype=self._kv_dtype, device=self.device)
-                 for _ in self._past_names]
+        grown = [self.arrays.zeros(shape, self._kv_dtype) for _ in self._past_names]
         for new, old in zip(grown, self._past, strict=False):  # nothing the first time
             new[:, :, :self._length] = old[:, :, :self._length]
         self._past = grown
@@ -173,7 +170,7 @@ class OnnxStepper:
             self.decode_graph.bind(grown)
 
     def feed(self, token_ids: list[int]) -> np.ndarray:
-        return self.forward(token_ids)[-1].float().cpu().numpy()
+        return self.arrays.host_float32(self.forward(token_ids)[-1])
 
     @property
     def verifies_drafts(self) -> bool:
@@ -185,12 +182,16 @@ class OnnxStepper:
     def feed_tail(self, token_ids: list[int], tail: int) -> np.ndarray:
         """The logits of the last ``tail`` fed positions (speculative decoding)."""
         assert 1 <= tail <= len(token_ids)
-        return self.forward(token_ids)[-tail:].float().cpu().numpy()
+        return self.arrays.host_float32(self.forward(token_ids)[-tail:])
+
+    def feed_all(self, token_ids: list[int]) -> np.ndarray:
+        """The float32 logits of every fed position on the host, ``[len(token_ids), vocab]``
+        (validation and quality measurements compare them with a reference)."""
+        return self.feed_tail(token_ids, len(token_ids))
 
     def forward(self, token_ids: list[int]):
-        """Logits for every fed position as a torch tensor ``[len(token_ids), vocab]``."""
-        import torch
-
+        """Logits for every fed position, ``[len(token_ids), vocab]``, as the stepper's kind
+        of array (``self.arrays``: numpy on the CPU, torch on a GPU)."""
         assert token_ids, "feed needs at least one token"
         new = len(token_ids)
         total = self._length + new
@@ -205,24 +206,19 @@ class OnnxStepper:
             presents = self._past  # written in place, at positions [length, total)
             binding = self._cache_binding or self._bind_cache(self.session.io_binding())
         else:
-            presents = [torch.empty((1, self._heads, total, self._head_dim),
-                                    dtype=self._kv_dtype, device=self.device)
-                        for _ in self._present_names]
+            presents = [self.arrays.empty((1, self._heads, total, self._head_dim),
+                                          self._kv_dtype) for _ in self._present_names]
             binding = self.session.io_binding()
             self._bind_cache(binding, presents)
-        input_ids = torch.tensor([token_ids], dtype=torch.int64, device=self.device)
-        attention = torch.ones((1, total), dtype=torch.int64, device=self.device)
-        positions = torch.arange(self._length, total, dtype=torch.int64,
-                                 device=self.device).unsqueeze(0)
+        input_ids, attention, positions = self.arrays.step_inputs(token_ids, self._length, total)
         keep_alive = [input_ids, attention, positions]
         bind_tensor(binding, "input_ids", input_ids, is_input=True)
         bind_tensor(binding, "attention_mask", attention, is_input=True)
         if self._uses_position_ids:
             bind_tensor(binding, "position_ids", positions, is_input=True)
-        logits = torch.empty((1, new, self.vocab_size), dtype=self._logits_dtype,
-                             device=self.device)
+        logits = self.arrays.empty((1, new, self.vocab_size), self._logits_dtype)
         bind_tensor(binding, "logits", logits, is_input=False)
-        wait_for_torch(self.device)
+        self.arrays.synchronize()
         self.session.run_with_iobinding(binding, self._uncaptured)
         del keep_alive
         self._past, self._length = presents, total
@@ -243,7 +239,8 @@ class OnnxStepper:
 
     def snapshot(self) -> tuple[tuple, int]:
         if self._shares_buffer:  # the live buffers are overwritten in place: copy
-            return tuple(p[:, :, :self._length].clone() for p in self._past), self._length
+            return tuple(self.arrays.copy(p[:, :, :self._length]) for p in self._past), \
+                self._length
         # Steps and truncations always write new tensors, so holding references is a copy.
         return tuple(self._past), self._length
 

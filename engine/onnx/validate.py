@@ -48,10 +48,10 @@ def logit_differences(model_path: Path, torch_model, vocab_size: int, seed: int 
     max_positions = int(getattr(torch_model.config, "n_positions", 2048))
     session = create_session(model_path, device, threads=1, cuda_graph=False)
     stepper = OnnxStepper(session, max_positions)
-    onnx_prefill = stepper.forward(prompt).float().cpu()
-    onnx_decode = stepper.forward([next_token]).float().cpu()
+    onnx_prefill = torch.from_numpy(stepper.feed_all(prompt))
+    onnx_decode = torch.from_numpy(stepper.feed_all([next_token]))
     stepper.truncate(KEPT_TOKENS)
-    onnx_refed = stepper.forward(refed[KEPT_TOKENS:]).float().cpu()
+    onnx_refed = torch.from_numpy(stepper.feed_all(refed[KEPT_TOKENS:]))
     provider = session.get_providers()[0]
     stepper.close()
     return {

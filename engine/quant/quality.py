@@ -67,7 +67,7 @@ def onnx_logits(model_path: Path, sequences: list[list[int]], max_positions: int
     results = []
     for ids in sequences:
         stepper.truncate(0)
-        results.append(stepper.forward(ids).float().numpy())
+        results.append(stepper.feed_all(ids))
     stepper.close()
     return results
 

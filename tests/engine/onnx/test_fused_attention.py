@@ -58,7 +58,8 @@ def test_shared_cache_matches_torch_through_chunks_truncation_growth_and_restore
     assert stepper._shares_buffer
 
     def fed(start: int, end: int) -> float:
-        return float((stepper.forward(ids[start:end]) - reference[start:end]).abs().max())
+        got = torch.from_numpy(stepper.feed_all(ids[start:end]))
+        return float((got - reference[start:end]).abs().max())
 
     # A prompt, single decode steps, then a chunk on top of the past.
     assert max(fed(0, 100), fed(100, 101), fed(101, 102), fed(102, 150)) < TOLERANCE
@@ -87,10 +88,10 @@ def test_different_documents_interleaved_keep_their_own_cache(long_model):
     stepper.forward(second[:50])
     second_cache = stepper.snapshot()
     stepper.restore(first_cache)
-    got = stepper.forward(first[50:])
+    got = torch.from_numpy(stepper.feed_all(first[50:]))
     assert float((got - _reference_logits(torch_model, first)[50:]).abs().max()) < TOLERANCE
     stepper.restore(second_cache)
-    got = stepper.forward(second[50:])
+    got = torch.from_numpy(stepper.feed_all(second[50:]))
     assert float((got - _reference_logits(torch_model, second)[50:]).abs().max()) < TOLERANCE
 
 
@@ -115,7 +116,8 @@ def test_heads_too_small_for_the_kernel_are_left_as_exported(tmp_path):
     assert not stepper._shares_buffer
     ids = list(range(1, 20))
     torch_model = load_torch_model(resolved)
-    got = torch.cat([stepper.forward(ids[:10]), stepper.forward(ids[10:])])
+    got = torch.from_numpy(np.concatenate([stepper.feed_all(ids[:10]),
+                                           stepper.feed_all(ids[10:])]))
     assert float((got - _reference_logits(torch_model, ids)).abs().max()) < TOLERANCE
 
 
