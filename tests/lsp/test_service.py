@@ -155,3 +155,15 @@ async def test_acceptance_counts_persist(tmp_path) -> None:
     assert again.as_json() == [
         {"model": "m", "language": "python", "shown": 1, "accepted": 1, "acceptedCharacters": 12}
     ]
+
+
+@pytest.mark.parametrize("fim", [False, True])
+async def test_one_request_per_completion_and_the_suffix_only_for_fim_models(fim) -> None:
+    client = ScriptedClient(answers={"total =": "price"}, fill_in_the_middle=fim)
+    service, _ = await _service(client)
+    for text in ("total = █\nprint(total)\n", "total = █\nprint(total)\n# more\n"):
+        await service.complete(_cursor(text), invoked=True, settings=QUICK, cacheable=False)
+    first, second = client.requests  # one request per completion
+    assert first.suffix == "\nprint(total)"  # before any answer: the model is not known yet
+    # The first answer said which model answered; the suffix goes only where it is used.
+    assert second.suffix == ("\nprint(total)\n# more" if fim else "")
