@@ -53,11 +53,16 @@ class DaemonConnection:
         self._reported_config_error = ""
         self.client: CompletionClient | None = None
         self.status = EngineStatus("loading", message="starting the completion engine")
+        self._settled = asyncio.Event()  # set while the status is anything but "loading"
         self._opening: asyncio.Task | None = None
         self._refreshing: asyncio.Task | None = None
         self.preferred_model: str | None = None  # the model the status is about, if chosen
 
     def _set(self, status: EngineStatus) -> None:
+        if status.state == "loading":
+            self._settled.clear()
+        else:
+            self._settled.set()
         if status != self.status:
             self.status = status
             self._publish(status)
@@ -110,6 +115,15 @@ class DaemonConnection:
             elif not error and self._reported_config_error:
                 self.refresh_in_background()  # a fixed config may have swapped models
             self._reported_config_error = error
+
+    async def wait_until_settled(self) -> None:
+        """Until the engine is no longer loading (ready, failed or disabled). Unbounded: the
+        caller bounds it; cancelling the caller ends the wait."""
+        if self.status.state != "loading":
+            return
+        if self.client is not None:
+            self.refresh_in_background()  # someone must ask the daemon how loading goes
+        await self._settled.wait()
 
     async def wait_opened(self) -> None:
         if self._opening is not None:

@@ -28,6 +28,9 @@ from codegend.lsp.settings import Settings
 from codegend.lsp.stats import AcceptanceStats, SessionCounters
 
 logger = logging.getLogger(__name__)
+# How long an explicit request waits for a loading model (a first start may build the
+# model's artifact); the user sees "loading" in the status meanwhile and can cancel.
+LOADING_WAIT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,9 @@ class CompletionService:
             return None
         if not invoked:
             await debounce(settings.debounce_ms)
+        if not await self._engine_settled(invoked):
+            self.counters.unavailable += 1
+            return None
         client = self.connection.client
         if client is None:
             self.counters.unavailable += 1
@@ -176,6 +182,23 @@ class CompletionService:
             self.cache.store(cursor.uri, entry)
         self.stats.record_shown(result.model, language)
         return Suggestion(result.text, result.model, language, "model", shown_id)
+
+    async def _engine_settled(self, invoked: bool) -> bool:
+        """Whether to go on to the engine. While it loads, an automatic request answers
+        nothing at once (the next keystroke asks again), and an explicit one — the user
+        pressed the key — waits for it, bounded, instead of answering empty."""
+        if self.connection.status.state != "loading":
+            return True
+        if not invoked:
+            if self.connection.client is not None:
+                self.connection.refresh_in_background()  # it says "ready" once loaded
+            return False
+        try:
+            async with asyncio.timeout(LOADING_WAIT_S):
+                await self.connection.wait_until_settled()
+        except TimeoutError:
+            return False
+        return True
 
     def accepted(self, model: str, language: str, characters: int) -> None:
         self.stats.record_accepted(model, language, characters)

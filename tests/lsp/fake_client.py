@@ -8,6 +8,7 @@ finished and what was cancelled, so tests can see the pipeline's effect on the e
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -33,11 +34,16 @@ class ScriptedClient:
     chunk_chars: int = 2  # characters per streamed chunk ("token")
     chunk_delay_s: float = 0.0
     failure: str | None = None  # model_info raises this (a model that failed to load)
+    loading_s: float = 0.0  # the model "loads" this long after the client is made
     extra_models: tuple[str, ...] = ()
     requests: list[CompletionRequest] = field(default_factory=list)
     finished: int = 0
     cancelled: int = 0
     chunks_sent: int = 0
+    created_at: float = field(default_factory=time.monotonic)
+
+    def loading_left(self) -> float:
+        return max(0.0, self.created_at + self.loading_s - time.monotonic())
 
     def answer_for(self, prefix: str) -> str:
         lines = [line.strip() for line in prefix.split("\n") if line.strip()]
@@ -60,6 +66,7 @@ class ScriptedClient:
         self, request: CompletionRequest, stream: CompletionStream
     ) -> AsyncIterator[CompletionChunk]:
         self.requests.append(request)
+        await asyncio.sleep(self.loading_left())  # like the daemon: requests wait for loading
         # Like the daemon: a model that failed to load refuses; an answer says its model.
         stream.model = await self.model_info(request.language, request.path, request.model)
         text = self.answer_for(request.prefix)
@@ -81,7 +88,7 @@ class ScriptedClient:
         return CompletionResult(text, self.name, "stop")
 
     async def models(self) -> list[ModelStatus]:
-        state = "failed" if self.failure else "ready"
+        state = "failed" if self.failure else "loading" if self.loading_left() else "ready"
         first = ModelStatus(self.name, state, self.failure or "")
         return [first] + [ModelStatus(n, "ready") for n in self.extra_models]
 

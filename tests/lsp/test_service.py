@@ -167,3 +167,44 @@ async def test_one_request_per_completion_and_the_suffix_only_for_fim_models(fim
     assert first.suffix == "\nprint(total)"  # before any answer: the model is not known yet
     # The first answer said which model answered; the suffix goes only where it is used.
     assert second.suffix == ("\nprint(total)\n# more" if fim else "")
+
+
+async def _loading_service(
+    client: ScriptedClient,
+) -> tuple[CompletionService, list[EngineStatus]]:
+    """A service whose engine is still loading (the connection opens in the background)."""
+    published: list[EngineStatus] = []
+
+    async def opener():
+        return client
+
+    connection = DaemonConnection(opener, published.append)
+    connection.start()
+    await asyncio.sleep(0.05)  # opened, and polling the loading model
+    return CompletionService(connection, AcceptanceStats()), published
+
+
+async def test_while_loading_explicit_requests_wait_and_automatic_ones_answer_nothing() -> None:
+    client = ScriptedClient(answers={"total =": "price"}, loading_s=1.0)
+    service, published = await _loading_service(client)
+    assert service.connection.status.state == "loading"
+    automatic = await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    assert automatic is None and client.requests == []  # nothing queued behind the load
+    explicit = await service.complete(_cursor("total = █"), invoked=True, settings=QUICK)
+    assert explicit is not None and explicit.text == "price"
+    assert [s.state for s in published][-1] == "ready"
+    assert "loading" in [s.state for s in published]
+
+
+async def test_an_explicit_request_waiting_for_the_model_can_be_cancelled() -> None:
+    client = ScriptedClient(answers={"total =": "price"}, loading_s=30)
+    service, _ = await _loading_service(client)
+    waiting = asyncio.ensure_future(
+        service.complete(_cursor("total = █"), invoked=True, settings=QUICK))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert client.requests == []
+    await service.aclose()
