@@ -70,6 +70,9 @@ class ModelInfo:
     max_new_tokens: int
     fim_template: str | None = None  # the fill-in-the-middle template; None: prefix only
     config_generation: int = 0  # counts the daemon's applied configurations
+    # Automatic suggestions scored below this are hidden (the model's YAML); None: the
+    # language server's calibrated default.
+    min_confidence: float | None = None
 
     @property
     def fill_in_the_middle(self) -> bool:

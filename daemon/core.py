@@ -243,6 +243,7 @@ class DaemonCore:
             max_new_tokens=model.max_new_tokens,
             fim_template=template.name if template is not None else None,
             config_generation=self.config_generation,
+            min_confidence=model.min_confidence,
         )
 
     async def count_tokens(self, model: str, texts: list[str]) -> list[int]:

@@ -45,6 +45,10 @@ class ModelSpec:
     # Documents whose KV caches are kept (live one included), so interleaved editors keep
     # their prefix reuse.
     kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
+    # The language server hides automatic suggestions scored below this (a probability; see
+    # lsp/pipeline/confidence_gate.py). The engine never reads it: it travels with the
+    # model's facts. None: the default calibrated for the built-in models.
+    min_confidence: float | None = field(default=None, metadata=_bounds(0, 1))
     # Fill-in-the-middle: "auto" uses the template the tokenizer's control tokens name (SPM
     # where the family was trained for it), "psm"/"spm" ask for an order, "none" never.
     fim: FimOrder = "auto"

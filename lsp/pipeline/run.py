@@ -1,6 +1,7 @@
 """One completion through the named stages, on whatever engine the client reaches.
 
-mode → prompt → one request (stop rules cancel its stream early) → post-processing. The
+mode → prompt → one request (stop rules cancel its stream early) → post-processing →
+the confidence gate (automatic suggestions the model is unsure of are hidden). The
 trigger stage, the cache and cancellation live in the service around this, because they
 decide whether this runs at all.
 
@@ -29,6 +30,13 @@ from codegend.daemon.client_api import (
     ModelInfo,
 )
 from codegend.lsp.pipeline.completion_mode import choose_mode
+from codegend.lsp.pipeline.confidence_gate import (
+    Confidence,
+    GateDecision,
+    LogprobTrace,
+    judge,
+    min_confidence,
+)
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.indentation import detect_indent_style
 from codegend.lsp.pipeline.model_facts import ModelFacts
@@ -50,6 +58,8 @@ class PipelineResult:
     mode: CompletionMode
     generated_tokens: int  # engine tokens streamed for this completion
     stopped_early: bool  # a stop rule fired and the stream was cancelled
+    gate: GateDecision | None = None  # None: nothing reached the gate (no text)
+    confidence: Confidence | None = None  # the log-probabilities the gate judged
 
 
 @contextlib.asynccontextmanager
@@ -98,6 +108,7 @@ async def run_pipeline(
     rule = stop_rule_for(mode, cursor.line_prefix)
     watcher = StreamingStop(rule, watch=mode == "block")
     tokens = 0
+    trace = LogprobTrace()
     # Leaving the block closes the stream, which cancels the generation in the engine: a
     # fired stop rule, a superseding request and $/cancelRequest all end up here.
     async with _closing(client.stream(request)) as stream:
@@ -105,6 +116,7 @@ async def run_pipeline(
             tokens += chunk.tokens
             if counters is not None:  # counted as they come: cancelled work costs too
                 counters.generated_tokens += chunk.tokens
+            trace.feed(chunk)
             if watcher.feed(chunk.text):
                 break
     answered = getattr(stream, "model", None)  # the model's facts, sent with its answer
@@ -113,9 +125,15 @@ async def run_pipeline(
     model = model_override or (answered or known or _UNKNOWN).name
     context = PostprocessContext(cursor, mode, rule, _indent_style(cursor))
     item = postprocess(Candidate(watcher.text), context)
+    text, gate, confidence = item.text if item else None, None, None
+    if text is not None:
+        info = answered or known
+        confidence = Confidence.of(trace, text)
+        gate = judge(text, confidence, min_confidence(info), invoked=invoked, rule=rule)
+        text = text if gate.show else None
     logger.debug(
         "%s completion, %d prefix characters, %d generated%s: %r",
         mode, len(prompt.prefix), tokens, " (stopped early)" if watcher.fired else "",
         watcher.text,
     )
-    return PipelineResult(item.text if item else None, model, mode, tokens, watcher.fired)
+    return PipelineResult(text, model, mode, tokens, watcher.fired, gate, confidence)

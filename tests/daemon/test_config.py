@@ -65,6 +65,7 @@ models:
     threads: 2
     world_size: 2
     allow_download: true
+    min_confidence: 0.3
 routes:
   - languages: [python, cython]
     files: ["*.pyx", "tests/**/*.py"]
@@ -73,7 +74,8 @@ routes:
     assert config.server == ServerConfig("127.0.0.1", 0, None, "CODEGEND_TOKEN", 4, 65536, 9000,
                                          128, 2.5)
     assert config.models[0] == ModelSpec(
-        "big", "~/models/codegen-350M", "onnx", "cpu", "static-int8", 1024, 48, 2, 2, True)
+        "big", "~/models/codegen-350M", "onnx", "cpu", "static-int8", 1024, 48, 2, 2, True,
+        min_confidence=0.3)
     assert config.routes[0].files == ("*.pyx", "tests/**/*.py")
 
 
@@ -104,6 +106,8 @@ def test_no_routes_means_the_first_model_serves_everything():
      ":1: server.port: 70000 is out of range (must be between 0 and 65535)"),
     ("models:\n  - name: a\n    source: x\n    max_new_tokens: 0\n",
      ":4: models[0].max_new_tokens: 0 is out of range (must be >= 1)"),
+    ("models:\n  - name: a\n    source: x\n    min_confidence: 1.5\n",
+     ":4: models[0].min_confidence: 1.5 is out of range (must be between 0 and 1)"),
     ("models:\n  - name: a\n", ":2: models[0].source: missing (required)"),
     ("models: {name: a}\n", ":1: models: expected a list, got a mapping"),
     ("models: []\n", ":1: models: list at least one model"),

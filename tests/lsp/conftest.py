@@ -41,10 +41,12 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_config(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = tmp_path_factory.mktemp("lsp-config") / "codegend.yaml"
+    # A random model is never confident: these tests are about the server, not the gate
+    # (tests/lsp/pipeline/test_confidence_gate.py), so it shows everything.
     config.write_text(
         "models:\n"
         f"  - name: tiny\n    source: {tiny_model_dir}\n    backend: torch\n"
-        f"    max_new_tokens: {SHORT_BUDGET}\n"
+        f"    max_new_tokens: {SHORT_BUDGET}\n    min_confidence: 0\n"
         f"  - name: long\n    source: {tiny_model_dir}\n    backend: torch\n"
         f"    max_new_tokens: {LONG_BUDGET}\n"
         "routes:\n  - {model: tiny}\n"

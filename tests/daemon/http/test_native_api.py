@@ -92,7 +92,8 @@ def test_tokenize_and_model_info_answer_for_the_routed_model(daemon: str, parrot
     assert response.json()["counts"] == expected
     info = httpx.get(daemon + "/v1/codegend/model_info", params={"language": "python"}).json()
     assert info == {"name": "alpha", "context_tokens": 256, "max_new_tokens": 8,
-                    "fim_template": None, "config_generation": 0}
+                    "fim_template": None, "config_generation": 0,
+                    "min_confidence": None}
 
 
 def test_health_and_metrics_describe_the_served_requests(daemon: str):
