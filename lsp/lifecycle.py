@@ -26,8 +26,10 @@ from codegend.lsp.framing import STREAM_LIMIT, open_binary_stream, pump
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_WAIT_S = 0.5  # shutdown answers after at most this long, closed or not
-EXIT_WAIT_S = 0.5  # exit (or the end of the input) waits at most this much longer
+# Closing takes milliseconds (requests are cancelled first, a load in progress is abandoned);
+# these bound it when something (a stuck client, a saturated machine) holds it up.
+SHUTDOWN_WAIT_S = 0.2  # shutdown answers after at most this long, closed or not
+EXIT_WAIT_S = 0.3  # exit (or the end of the input) waits at most this much longer
 
 
 class Lifecycle:
