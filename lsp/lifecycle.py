@@ -74,7 +74,10 @@ class Lifecycle:
         self._protocol.set_writer(StdoutWriter(stdout))
 
         async def main() -> None:
-            await pump(await open_binary_stream(stdin), self._protocol.receive)
+            try:
+                await pump(await open_binary_stream(stdin), self._protocol.receive)
+            except Exception as err:  # a bug: still end as LSP says, not by a traceback
+                logger.error("reading the client's messages failed: %s", err)
             await self._exit(0 if self.shut_down else 1)  # the editor closed our input
 
         asyncio.run(main())
@@ -91,7 +94,10 @@ class Lifecycle:
                     writer.close()  # the server has its client already
                     return
                 self._protocol.set_writer(writer)
-                await pump(reader, self._protocol.receive)
+                try:
+                    await pump(reader, self._protocol.receive)
+                except Exception as err:
+                    logger.error("reading the client's messages failed: %s", err)
                 done.set()
 
             server = await asyncio.start_server(connection, host, port, limit=STREAM_LIMIT)

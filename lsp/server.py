@@ -116,7 +116,7 @@ class CodegendLanguageServer(LanguageServer):
         # Quiet on purpose: the output channel, not a pop-up; once per crossing of the limit.
         message = (f"{uri} has {size:,} characters, more than {MAX_DOCUMENT_CHARS:,}: "
                    "it is not completed")
-        logger.info("%s", message)
+        logger.debug("%s", message)  # stderr often is the same output channel
         self.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
                                                        message=f"codegend: {message}"))
 

@@ -54,8 +54,10 @@ class HostGuard:
             headers = dict(scope["headers"])
             host = headers.get(b"host", b"").decode("latin-1").strip().lower()
             if host not in self.allowed:
-                await error_response(421, "this daemon answers only to its own address in "
-                                     "the Host header", "invalid_request_error",
+                shown = host.encode("ascii", "backslashreplace").decode()[:100]
+                await error_response(421, f"Host {shown!r} is not this daemon's address; "
+                                     "a name or tunnel port of your own goes in "
+                                     "server.allowed_hosts", "invalid_request_error",
                                      _CLOSE)(scope, receive, send)
                 return
             origin = headers.get(b"origin")
