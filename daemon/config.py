@@ -44,6 +44,9 @@ class ServerConfig:
     max_prompt_chars: int = field(default=200_000, metadata=_bounds(1))
     max_tokens_limit: int = field(default=512, metadata=_bounds(1))  # cap on any max_tokens
     shutdown_timeout_s: float = field(default=5.0, metadata=_bounds(0))
+    # With no request for this long (no editor is left: each polls every few seconds), the
+    # daemon exits and releases its models; editors start it again on demand. 0: never.
+    idle_exit_s: float = field(default=1800.0, metadata=_bounds(0))
     # The HTTP server's limits against slow or hostile clients (daemon/http/connections.py).
     max_connections: int = field(default=512, metadata=_bounds(8, 100_000))  # open at once
     header_timeout_s: float = field(default=5.0, metadata=_bounds(0.1))  # request line+headers

@@ -2,7 +2,8 @@
 
 Order at start: bind the socket (so a busy port fails at once, before any model loads), start
 loading models and watching the config, serve, then write the runtime file once the server
-answers. On SIGTERM or SIGINT: stop accepting, let in-flight requests finish within
+answers. On SIGTERM or SIGINT, or once no client has asked anything for
+``server.idle_exit_s`` (``idle``): stop accepting, let in-flight requests finish within
 ``server.shutdown_timeout_s`` (then cancel them), release the models and remove the runtime
 file. Uvicorn's own signal capture is replaced because it re-raises the signal after shutdown,
 which would kill the process before the models are released.
@@ -32,6 +33,7 @@ from codegend.daemon.config import DaemonConfig, ServerConfig
 from codegend.daemon.core import build_core
 from codegend.daemon.hot_swap import ConfigWatcher
 from codegend.daemon.http.connections import ConnectionGuard, GuardedH11Protocol
+from codegend.daemon.http.idle import IdleWatch
 from codegend.daemon.http.native_api import build_app
 from codegend.daemon.registry import Loader
 from codegend.daemon.runtime_file import RuntimeInfo, remove_runtime_info, write_runtime_info
@@ -114,14 +116,17 @@ async def run_daemon(
     watcher = ConfigWatcher(core, config.path) if watch and config.path else None
     if watcher is not None:
         watcher.start()
+    app = build_app(core, token, port)
+    idle = IdleWatch(server_config.idle_exit_s) if server_config.idle_exit_s > 0 else None
     server = _Server(uvicorn.Config(
-        build_app(core, token, port), log_config=None, access_log=False, lifespan="off",
+        idle.wrap(app) if idle else app, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=max(1, round(server_config.shutdown_timeout_s)),
         **connection_limits(server_config),
     ))
     handle = DaemonHandle(url, server)
     removers = _install_signal_handlers(handle)
     serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    leaving = None  # the idle watch, once serving
     try:
         while not server.started and not serving.done():
             await asyncio.sleep(0.02)
@@ -132,8 +137,12 @@ async def run_daemon(
             log.info("serving on %s (pid %d)", url, os.getpid())
             if on_ready is not None:
                 on_ready(handle)
+            if idle is not None:
+                leaving = asyncio.get_running_loop().create_task(idle.run(handle.request_stop))
         await serving
     finally:
+        if leaving is not None:
+            leaving.cancel()
         for remove in removers:
             remove()
         log.info("shutting down: releasing models")
