@@ -40,6 +40,7 @@ class CompletionRequest:
     # Other context (labelled snippets of other open documents), most important first: put
     # before the prefix when the whole prefix fits in the model's budget and room remains.
     context: tuple[str, ...] = ()
+    top_logprobs: int = 0  # the likeliest tokens reported per position (OpenAI logprobs=N)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class CompletionChunk:
     text: str
     logprob: float  # summed over the tokens of this chunk
     tokens: int = 1  # engine tokens in this chunk (several when a character spans tokens)
+    # The likeliest tokens at this chunk's first position as (text, logprob), when the
+    # request asked for ``top_logprobs``.
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -81,16 +81,18 @@ class RunningCompletion:
     async def chunks(self) -> AsyncIterator[CompletionChunk]:
         # Tokens that end mid-character add their logprob and count to the next chunk.
         pending_logprob, pending_tokens = 0.0, 0
+        pending_top: tuple[tuple[str, float], ...] = ()  # the chunk's first token's
         async for token in self._scheduler.tokens(self._job):
             if not token.text_only:
                 self._logprobs.append(token.logprob)
                 pending_logprob += token.logprob
                 pending_tokens += 1
+                pending_top = pending_top or token.top
             if token.text:
-                chunk = CompletionChunk(token.text, pending_logprob, pending_tokens)
+                chunk = CompletionChunk(token.text, pending_logprob, pending_tokens, pending_top)
                 self._pieces.append(chunk)
                 yield chunk
-                pending_logprob, pending_tokens = 0.0, 0
+                pending_logprob, pending_tokens, pending_top = 0.0, 0, ()
 
     async def finish(self) -> CompletionResult:
         """Consume the rest of the generation and return the whole result."""
@@ -334,7 +336,8 @@ class DaemonCore:
                 max_new_tokens=request.max_new_tokens or 0,
                 temperature=request.temperature,
                 top_p=request.top_p, seed=request.seed, stop=tuple(request.stop),
-                stop_at_newline=request.mode == "line", token_healing=request.token_healing)
+                stop_at_newline=request.mode == "line", token_healing=request.token_healing,
+                top_logprobs=request.top_logprobs)
         except ValueError as err:
             raise InvalidRequest(str(err)) from err
 

@@ -23,7 +23,7 @@ from codegend.engine.kv_sequences import KVSequences, SavedSequence
 from codegend.engine.placement import Placement
 from codegend.engine.prompt_fit import fit_prompt
 from codegend.engine.prompt_lookup import Drafter, LookupConfig, PromptLookup
-from codegend.engine.sampling import Sampler
+from codegend.engine.sampling import Sampler, top_logprobs
 from codegend.engine.stepper import CausalStepper, DraftVerifier, draft_verifier
 from codegend.engine.stop_strings import StopMatcher
 from codegend.engine.token_healing import TokenHealer
@@ -161,11 +161,11 @@ class StepperGenerator:
             text = self.tokenizer.decode(generated)[skip:]
             if text.endswith("\ufffd"):
                 # An incomplete UTF-8 sequence: wait for the token that finishes it.
-                yield GeneratedToken(token.token_id, "", token.logprob)
+                yield GeneratedToken(token.token_id, "", token.logprob, token.top)
                 continue
             released = matcher.push(text[len(emitted):])
             emitted = text
-            yield GeneratedToken(token.token_id, released, token.logprob)
+            yield GeneratedToken(token.token_id, released, token.logprob, token.top)
             if matcher.stopped_on is not None:
                 stats.finish_reason = "newline" if matcher.stopped_on == "\n" else "stop"
                 return
@@ -257,6 +257,11 @@ class StepperGenerator:
         self._cached_ids = list(prompt_ids) + draft
         return rows, draft
 
+    def _top(self, logits: np.ndarray, params: SamplingParams) -> tuple[tuple[str, float], ...]:
+        """The likeliest tokens at a position, as text, when the request asks for them."""
+        return tuple((self.tokenizer.decode([token]), logprob)
+                     for token, logprob in top_logprobs(logits, params.top_logprobs))
+
     def _draft(self, drafter: Drafter | None, limit: int) -> list[int]:
         return drafter.draft(limit) if drafter is not None and limit > 0 else []
 
@@ -310,7 +315,7 @@ class StepperGenerator:
                     stats.finish_reason = "eos"
                     return
                 stats.generated_tokens += 1
-                yield GeneratedToken(token, "", logprob)
+                yield GeneratedToken(token, "", logprob, self._top(rows[index], params))
                 if stats.generated_tokens >= params.max_new_tokens:
                     stats.finish_reason = "length"
                     return

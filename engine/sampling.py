@@ -33,6 +33,17 @@ def nucleus_probabilities(logits: np.ndarray, temperature: float, top_p: float) 
     return probs
 
 
+def top_logprobs(logits: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The ``n`` likeliest token ids and their log-probabilities under the unscaled model,
+    best first."""
+    if n <= 0:
+        return []
+    logprobs = log_softmax(logits)
+    best = np.argpartition(-logprobs, min(n, len(logprobs)) - 1)[:n]
+    best = best[np.argsort(-logprobs[best], kind="stable")]
+    return [(int(token), float(logprobs[token])) for token in best]
+
+
 class Sampler:
     """Picks tokens for one generation; the seed fixes the whole stream of choices."""
 

@@ -41,6 +41,7 @@ class SamplingParams:
     # Back up a prompt's last token when longer tokens extend it (see token_healing.py):
     # right for a cursor after a space or inside a word; off for raw continuation.
     token_healing: bool = False
+    top_logprobs: int = 0  # the likeliest tokens reported at each position (OpenAI logprobs=N)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
@@ -68,6 +69,9 @@ class GeneratedToken:
     token_id: int | None  # None: text only, no model token (nothing to count or time)
     text: str  # the text this piece adds (may be "" for a partial UTF-8 sequence)
     logprob: float  # log-probability of the chosen token under the (unscaled) model; 0 for text
+    # The likeliest tokens at this position as (text, logprob), best first, when the sampling
+    # parameters ask for ``top_logprobs``; empty otherwise.
+    top: tuple[tuple[str, float], ...] = ()
 
     @property
     def text_only(self) -> bool:

@@ -79,7 +79,7 @@ class HttpClient:
                         yield CompletionChunk(event["text"], float(event["logprob"]),
                                               int(event.get("tokens", 1)))
                     elif event["type"] == "error":
-                        raise DaemonRequestError(int(event["error"].get("code", 500)),
+                        raise DaemonRequestError(int(event.get("status", 500)),
                                                  event["error"]["message"])
                     else:
                         return

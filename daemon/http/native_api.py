@@ -33,6 +33,7 @@ from codegend.daemon.http.support import (
     error_payload,
     error_responses,
     http_error_handler,
+    status_of,
     stream_events,
     unexpected_error_handler,
     until_disconnect,
@@ -66,6 +67,7 @@ class NativeCompletionBody(BaseModel):
     seed: int | None = Field(default=None, ge=0, lt=2**63)
     token_healing: bool = False
     context: Annotated[list[Text], Field(max_length=16)] = Field(default_factory=list)
+    top_logprobs: int = Field(default=0, ge=0, le=5)
     stream: bool = False
 
     def request(self) -> CompletionRequest:
@@ -107,7 +109,7 @@ def build_app(core: DaemonCore, token: str | None = None, port: int | None = Non
         server.host, port or server.port, server.is_loopback, server.allowed_hosts))
     app.include_router(build_openai_router(core))
 
-    @app.post("/v1/codegend/complete", responses=error_responses(400, 404, 413, 422, 429, 503),
+    @app.post("/v1/codegend/complete", responses=error_responses(400, 404, 413, 429, 503),
               summary="Complete code (native; streams NDJSON or SSE with stream: true)")
     async def complete(body: NativeCompletionBody, request: Request) -> Response:
         running = await until_disconnect(request, core.start_completion(body.request()))
@@ -118,7 +120,7 @@ def build_app(core: DaemonCore, token: str | None = None, port: int | None = Non
         return await stream_events(request, running, _native_event(sse),
                                    "text/event-stream" if sse else "application/x-ndjson")
 
-    @app.post("/v1/codegend/tokenize", responses=error_responses(400, 404, 413, 422, 503),
+    @app.post("/v1/codegend/tokenize", responses=error_responses(400, 404, 413, 503),
               summary="Count tokens of texts under a model's tokenizer")
     async def tokenize(body: TokenizeBody, request: Request) -> dict:
         counts = await until_disconnect(request, core.count_tokens(body.model, body.texts))
@@ -152,7 +154,8 @@ def _native_event(sse: bool) -> Encoder:
     def encode(chunk, running, error) -> bytes:
         nonlocal told
         if error is not None:
-            event = {"type": "error", **error_payload(error)}
+            # The status the error would have had as a response (headers are sent already).
+            event = {"type": "error", "status": status_of(error)[0], **error_payload(error)}
         elif chunk is not None:
             event = {"type": "chunk", "text": chunk.text, "logprob": chunk.logprob,
                      "tokens": chunk.tokens}

@@ -57,3 +57,13 @@ def test_greedy_verification_accepts_exactly_the_argmax():
     sampler = Sampler(SamplingParams())
     assert sampler.verify(logits, 1)[0] == 1
     assert sampler.verify(logits, 2) == sampler.choose(logits)
+
+
+def test_top_logprobs_are_the_likeliest_best_first():
+    from codegend.engine.sampling import log_softmax, top_logprobs
+
+    logits = np.array([0.5, 3.0, -1.0, 2.0, 2.0])
+    top = top_logprobs(logits, 3)
+    assert [token for token, _ in top] == [1, 3, 4]
+    assert abs(top[0][1] - log_softmax(logits)[1]) < 1e-12
+    assert top_logprobs(logits, 0) == [] and len(top_logprobs(logits, 9)) == 5

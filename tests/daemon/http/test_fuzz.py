@@ -33,7 +33,7 @@ def test_fuzzing_the_schema_finds_no_server_error(tmp_path: Path, parrots):
              "--seed", "20261120", "--no-color"],
             capture_output=True, text=True, timeout=240, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-        assert "7 selected / 7 total" in result.stdout  # every operation was fuzzed
+        assert "8 selected / 8 total" in result.stdout  # every operation was fuzzed
 
         health = httpx.get(url + "/v1/health").json()
         assert health["status"] == "ok"
