@@ -1,7 +1,7 @@
 """Prometheus metrics of one daemon core, kept in the core's own registry (never the global one).
 
-Label values are model names from the config, never anything a client sent, so a fuzzer or a
-buggy plugin cannot grow the label set.
+Label values are model names from the config and the app's own routes, never anything a client
+sent, so a fuzzer or a buggy plugin cannot grow the label set.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class DaemonMetrics:
         self.config_reloads = Counter(
             "codegend_config_reloads", "Config changes applied or rejected", ["result"],
             registry=r)
+        # How many trips a client makes (one per completion is the goal); the label is the
+        # route the app defines, or "other", never the raw path a client sent.
+        self.http_requests = Counter(
+            "codegend_http_requests", "HTTP requests by route", ["route"], registry=r)
         self._prompt_totals: dict[str, tuple[int, int]] = {}  # model -> (prompt, reused)
         self._prompt_lock = threading.Lock()  # engine threads of several models report here
 

@@ -24,6 +24,7 @@ from codegend import __version__
 from codegend.daemon.client_api import CompletionRequest
 from codegend.daemon.core import DaemonCore
 from codegend.daemon.http.guards import BearerAuth, BodyLimit, HostGuard, allowed_host_values
+from codegend.daemon.http.request_counts import RequestCounter
 from codegend.daemon.http.support import (
     ClientGone,
     Encoder,
@@ -145,6 +146,8 @@ def build_app(core: DaemonCore, token: str | None = None, port: int | None = Non
         return Response(core.metrics.render(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    # Outermost: every request the daemon receives is counted, refused ones too.
+    app.add_middleware(RequestCounter, metrics=core.metrics)
     return app
 
 
