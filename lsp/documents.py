@@ -2,7 +2,7 @@
 
 Only documents the client opened are completed: a request for any other URI answers empty
 (pygls would otherwise read the file from disk behind the editor's back), and so does one
-in a document too large to complete (``workspace.MAX_DOCUMENT_CHARS``).
+in a document too large to complete, or on a line too long to (``workspace``'s limits).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, loc
 from codegend.lsp.pipeline.prompt import MAX_SNIPPETS, Snippet, snippet_from_lines
 from codegend.lsp.positions import PositionEncoding, encoding_named
 from codegend.lsp.service import DocumentActivity
-from codegend.lsp.workspace import open_document
+from codegend.lsp.workspace import line_too_long, open_document
 
 
 def cursor_at(
@@ -27,7 +27,7 @@ def cursor_at(
     """The cursor at ``position`` (client units) in an open document; None when the document
     is not open or the position is not in it."""
     document = open_document(workspace, uri)
-    if document is None:
+    if document is None or line_too_long(workspace, document, position.line):
         return None
     lines = document.lines
     column = locate_cursor(lines, position.line, position.character, _encoding(workspace))

@@ -29,7 +29,7 @@ from codegend.lsp.parent_watch import exit_when_gone
 from codegend.lsp.service import CompletionService
 from codegend.lsp.settings import ServerOptions, Settings, settings_from_json
 from codegend.lsp.stats import AcceptanceStats
-from codegend.lsp.workspace import MAX_DOCUMENT_CHARS, CodegendWorkspace
+from codegend.lsp.workspace import CodegendWorkspace
 
 logger = logging.getLogger(__name__)
 
@@ -110,13 +110,11 @@ class CodegendLanguageServer(LanguageServer):
         return CodegendWorkspace(
             workspace.root_uri, self._text_document_sync_kind,
             list(workspace.folders.values()), workspace.position_encoding,
-            on_too_large=self._document_too_large)
+            notice=self._quiet_notice)
 
-    def _document_too_large(self, uri: str, size: int) -> None:
-        # Quiet on purpose: the output channel, not a pop-up; once per crossing of the limit.
-        message = (f"{uri} has {size:,} characters, more than {MAX_DOCUMENT_CHARS:,}: "
-                   "it is not completed")
-        logger.debug("%s", message)  # stderr often is the same output channel
+    def _quiet_notice(self, message: str) -> None:
+        # The output channel, not a pop-up (stderr is often that same channel: debug only).
+        logger.debug("%s", message)
         self.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
                                                        message=f"codegend: {message}"))
 

@@ -10,7 +10,8 @@ edit touches, and converts positions with :mod:`codegend.lsp.positions`.
 :class:`CodegendWorkspace` keys documents by the URI exactly as the client sent it (pygls
 unquotes it, so a document whose path has a space or a non-ASCII character was never found
 again under the URI the client uses), ignores edits of documents it does not have (pygls
-raised), and notices documents too large to complete (one quiet log message each).
+raised), and says once per document, quietly (the editor's log, not a pop-up), why it is not
+completed: it is too large, or the cursor's line is too long.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ logger = logging.getLogger(__name__)
 # below it; what crosses it is generated or minified (bundles, data, lock files), where a
 # suggestion is worthless and every request would move megabytes.
 MAX_DOCUMENT_CHARS = 1_000_000
+# Nor is a line longer than this (VS Code stops tokenizing lines there too): minified code,
+# where the pipeline's per-line work (brackets, indentation) would grow with the line.
+MAX_LINE_CHARS = 20_000
 
-TooLarge = Callable[[str, int], None]  # (uri, characters), once per crossing of the limit
+Notice = Callable[[str], None]  # a quiet message for the editor's log
 
 
 class EditableDocument(TextDocument):
@@ -96,10 +100,24 @@ class CodegendWorkspace(Workspace):
     def __init__(self, root_uri: str | None, sync_kind: types.TextDocumentSyncKind,
                  folders: Sequence[types.WorkspaceFolder],
                  encoding: types.PositionEncodingKind | str | None,
-                 on_too_large: TooLarge = lambda uri, size: None) -> None:
+                 notice: Notice = lambda message: None) -> None:
         super().__init__(root_uri, sync_kind, list(folders), encoding)
         self._position_codec = FastPositionCodec(encoding)
-        self.on_too_large = on_too_large
+        self.notice = notice
+        self._declined: set[tuple[str, str]] = set()  # (uri, why) already said
+
+    def decline(self, uri: str, why: str, detail: str) -> None:
+        """Say (once per document and reason, until it is closed) why it is not completed."""
+        if (uri, why) not in self._declined:
+            self._declined.add((uri, why))
+            self.notice(f"{uri}: {detail}: it is not completed")
+
+    def _check_size(self, document: EditableDocument) -> None:
+        if document.too_large:
+            self.decline(document.uri, "size", f"{document.size:,} characters, more than "
+                                               f"{MAX_DOCUMENT_CHARS:,}")
+        else:
+            self._declined.discard((document.uri, "size"))  # say it again if it grows back
 
     def _create_text_document(self, doc_uri: str, source: str | None = None,
                               version: int | None = None,
@@ -119,12 +137,13 @@ class CodegendWorkspace(Workspace):
         self._text_documents[text_document.uri] = document
         if notebook_uri:
             self._cell_in_notebook[text_document.uri] = notebook_uri
-        if document.too_large:
-            self.on_too_large(document.uri, document.size)
+        self._declined = {(u, why) for u, why in self._declined if u != text_document.uri}
+        self._check_size(document)
 
     def remove_text_document(self, doc_uri: str) -> None:
         self._text_documents.pop(doc_uri, None)
         self._cell_in_notebook.pop(doc_uri, None)
+        self._declined = {(u, why) for u, why in self._declined if u != doc_uri}
 
     def update_text_document(self, text_doc: types.VersionedTextDocumentIdentifier,
                              change: types.TextDocumentContentChangeEvent) -> None:
@@ -132,11 +151,9 @@ class CodegendWorkspace(Workspace):
         if not isinstance(document, EditableDocument):
             logger.debug("ignoring a change of %s, which is not open", text_doc.uri)
             return
-        was_too_large = document.too_large
         document.apply_change(change)
         document.version = text_doc.version
-        if document.too_large and not was_too_large:
-            self.on_too_large(document.uri, document.size)
+        self._check_size(document)
 
 
 def open_document(workspace: Workspace, uri: str) -> EditableDocument | None:
@@ -145,3 +162,15 @@ def open_document(workspace: Workspace, uri: str) -> EditableDocument | None:
     if not isinstance(document, EditableDocument) or document.too_large:
         return None
     return document
+
+
+def line_too_long(workspace: Workspace, document: EditableDocument, line: int) -> bool:
+    """Whether ``line`` is too long to complete in (said once per document if so)."""
+    lines = document.lines
+    length = len(lines[line]) if 0 <= line < len(lines) else 0
+    if length <= MAX_LINE_CHARS:
+        return False
+    if isinstance(workspace, CodegendWorkspace):
+        workspace.decline(document.uri, "line", f"line {line + 1} has {length:,} characters, "
+                                                f"more than {MAX_LINE_CHARS:,}")
+    return True

@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from codegend.lsp.workspace import MAX_DOCUMENT_CHARS
+from codegend.lsp.workspace import MAX_DOCUMENT_CHARS, MAX_LINE_CHARS
 from tests.lsp.conftest import lsp_command, server_env
 from tests.lsp.helpers import (
     custom_request,
@@ -75,13 +75,20 @@ async def test_a_document_over_the_size_limit_is_declined_quietly(lsp) -> None:
     assert not [m.message for m in lsp.messages if "huge.py" in m.message]  # no pop-up
 
 
-async def test_one_long_line_under_the_limit_is_completed(lsp) -> None:
+async def test_long_lines_are_completed_up_to_the_line_limit(lsp) -> None:
     uri = "file:///work/project/minified.js"
-    line = "var a=function(b){return b+1};" * (MAX_DOCUMENT_CHARS // 31)
-    open_document(lsp, uri, line, language="javascript")
+    line = "var a=function(b){return b+1};" * (MAX_LINE_CHARS // 31)
+    minified = "var z=0;" * (MAX_DOCUMENT_CHARS // 9)  # one line, under the document limit
+    open_document(lsp, uri, line + "\n" + minified, language="javascript")
     (item,) = await inline_completion(lsp, uri, 0, len(line))
     assert item.range.start == types.Position(line=0, character=len(line))
-    assert not lsp.messages or "too long" not in lsp.messages[-1].message
+    started = time.monotonic()
+    assert await inline_completion(lsp, uri, 1, len(minified)) == []
+    assert await inline_completion(lsp, uri, 1, 40) == []
+    assert time.monotonic() - started < 10  # milliseconds when measured (bench_hardening)
+    notices = [m.message for m in lsp.log_messages if "minified.js" in m.message]
+    assert len(notices) == 1 and "line 2 has" in notices[0]
+    assert not [m.message for m in lsp.messages if "minified.js" in m.message]
     await assert_still_serving(lsp)
 
 

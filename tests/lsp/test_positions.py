@@ -10,6 +10,7 @@ import time
 import pytest
 from lsprotocol import types
 
+from codegend.lsp.documents import cursor_at
 from codegend.lsp.pipeline.cursor import locate_cursor
 from codegend.lsp.positions import (
     UTF8,
@@ -19,7 +20,12 @@ from codegend.lsp.positions import (
     replace_lone_surrogates,
     split_lines,
 )
-from codegend.lsp.workspace import MAX_DOCUMENT_CHARS, CodegendWorkspace, EditableDocument
+from codegend.lsp.workspace import (
+    MAX_DOCUMENT_CHARS,
+    MAX_LINE_CHARS,
+    CodegendWorkspace,
+    EditableDocument,
+)
 
 # Lone surrogates as the encoder may see them (documents never keep them: the transport
 # replaces them), never a high one before a low one, which would be one character.
@@ -157,18 +163,32 @@ def test_a_five_megabyte_line_is_handled_at_c_speed() -> None:
 
 
 def test_the_workspace_keys_documents_by_the_uri_the_client_sent_and_flags_large_ones() -> None:
-    flagged: list[tuple[str, int]] = []
+    notices: list[str] = []
     workspace = CodegendWorkspace(None, types.TextDocumentSyncKind.Incremental, [], "utf-16",
-                                  on_too_large=lambda uri, size: flagged.append((uri, size)))
+                                  notice=notices.append)
     uri = "file:///work/my%20project/caf%C3%A9.py"
     workspace.put_text_document(types.TextDocumentItem(uri, "python", 1, "x = 1\n"))
     assert uri in workspace.text_documents
     identifier = types.VersionedTextDocumentIdentifier(uri=uri, version=2)
-    workspace.update_text_document(identifier, types.TextDocumentContentChangeWholeDocument(
-        text="y" * (MAX_DOCUMENT_CHARS + 1)))
-    workspace.update_text_document(identifier, types.TextDocumentContentChangeWholeDocument(
-        text="z" * (MAX_DOCUMENT_CHARS + 2)))  # still too large: no second notice
-    assert flagged == [(uri, MAX_DOCUMENT_CHARS + 1)]
+    for extra in (1, 2):  # still too large the second time: no second notice
+        workspace.update_text_document(identifier, types.TextDocumentContentChangeWholeDocument(
+            text="y" * (MAX_DOCUMENT_CHARS + extra)))
+    assert notices == [f"{uri}: {MAX_DOCUMENT_CHARS + 1:,} characters, more than "
+                       f"{MAX_DOCUMENT_CHARS:,}: it is not completed"]
     unknown = types.VersionedTextDocumentIdentifier(uri="file:///never-opened.py", version=1)
     workspace.update_text_document(unknown, types.TextDocumentContentChangeWholeDocument("x"))
     assert "file:///never-opened.py" not in workspace.text_documents
+
+
+def test_a_line_too_long_is_not_completed_and_said_once() -> None:
+    notices: list[str] = []
+    workspace = CodegendWorkspace(None, types.TextDocumentSyncKind.Incremental, [], "utf-16",
+                                  notice=notices.append)
+    uri = "file:///bundle.js"
+    workspace.put_text_document(types.TextDocumentItem(
+        uri, "javascript", 1, "short\n" + "x" * (MAX_LINE_CHARS + 1)))
+    for _ in range(3):
+        assert cursor_at(workspace, uri, types.Position(line=1, character=5)) is None
+    assert cursor_at(workspace, uri, types.Position(line=0, character=5)) is not None
+    assert notices == [f"{uri}: line 2 has {MAX_LINE_CHARS + 1:,} characters, more than "
+                       f"{MAX_LINE_CHARS:,}: it is not completed"]
