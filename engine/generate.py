@@ -15,6 +15,7 @@ output is the same as one token per pass; only the number of passes changes.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,6 +39,8 @@ from codegend.engine.types import (
     SamplingParams,
     prompt_budget,
 )
+
+SOURCE_CACHE = 8  # draft sources kept tokenized: a suffix and snippets, a few documents
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
@@ -80,6 +83,8 @@ class StepperGenerator:
         self.fim_template: FimTemplate | None = None
         self.details = details or {}  # the artifact manifest (ONNX) or group facts (torch-tp)
         self.lookup = lookup  # prompt-lookup drafting; None: one token per forward pass
+        self._sources: OrderedDict[str, list[int]] = OrderedDict()  # draft source ids by text
+        self._newlines: np.ndarray | None = None  # tokens holding "\n", decoded on first use
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -155,7 +160,8 @@ class StepperGenerator:
         allowed_first = healing.allowed_first if healing else None
         # The healed token's text is already in the document: generated text starts after it.
         skip = len(healing.removed_text) if healing else 0
-        run = self._run_ids(prompt_ids, params, cancel, stats, allowed_first)
+        sources = self._draft_sources(parts)
+        run = self._run_ids(prompt_ids, params, cancel, stats, allowed_first, sources=sources)
         for token in run:
             generated.append(token.token_id)
             text = self.tokenizer.decode(generated)[skip:]
@@ -181,9 +187,10 @@ class StepperGenerator:
         stats: GenerationStats,
         allowed_first: np.ndarray | None = None,
         drafter: Drafter | None = None,
+        sources: list[list[int]] | None = None,
     ) -> Iterator[GeneratedToken]:
-        """Tokens after ``prompt_ids``. ``drafter``: where drafts come from; None builds a
-        prompt lookup over the prompt alone when the generator has one configured."""
+        """Tokens after ``prompt_ids``. ``drafter``: where drafts come from; None: a prompt
+        lookup over the prompt and ``sources`` when the generator has one configured."""
         cancel = cancel or CancelToken()
         budget = prompt_budget(self.context_tokens, params.max_new_tokens)
         prompt_ids = prompt_ids[-budget:] if prompt_ids else [self.tokenizer.bos_token_id]
@@ -200,7 +207,9 @@ class StepperGenerator:
         if verifier is None:
             drafter = None
         elif drafter is None and self.lookup is not None:
-            drafter = PromptLookup(self.lookup)
+            ends = self._newline_tokens() if params.stop_at_newline else None
+            drafter = PromptLookup(self.lookup, sources or (), ends,
+                                   self._cached_continuation(prompt_ids))
         if drafter is not None:
             drafter.extend(prompt_ids)
         rows, draft = self._prefill(prompt_ids, stats, drafter, params)
@@ -214,6 +223,47 @@ class StepperGenerator:
             yield from self._decode(rows, draft, sampler, params, cancel, stats, drafter)
         finally:
             stats.decode_s = time.perf_counter() - decode_started
+
+    def _draft_sources(self, parts: PromptParts) -> list[list[int]]:
+        """What prompt lookup searches besides the prompt: the text after the cursor (a model
+        without a fill-in-the-middle template never sees it otherwise) and the other
+        documents' snippets. (The document above what the prompt keeps was tried on the
+        typing replay: its drafts were accepted too rarely to pay for their verification.)"""
+        if self.lookup is None or draft_verifier(self.stepper) is None:
+            return []
+        limit = self.lookup.source_chars
+        texts = [parts.suffix[:limit], *(c[:limit] for c in parts.context)]
+        return [self._source_ids(t) for t in texts if t]
+
+    def _cached_continuation(self, prompt_ids: list[int]) -> list[int]:
+        """What the KV cache holds past its common prefix with ``prompt_ids`` (the previous
+        prompt's tail and generation for this document), from a few tokens before it so
+        the prompt's last tokens can match there."""
+        common = common_prefix_length(self._cached_ids, prompt_ids)
+        if common >= len(self._cached_ids):
+            return []
+        assert self.lookup is not None
+        return self._cached_ids[max(0, common - self.lookup.max_ngram) :]
+
+    def _newline_tokens(self) -> np.ndarray:
+        """A flag per token id: its text holds a newline (a line's completion ends there)."""
+        if self._newlines is None:
+            flags = np.zeros(self.stepper.vocab_size, dtype=bool)
+            for token_id in range(min(self.tokenizer.vocab_size, self.stepper.vocab_size)):
+                flags[token_id] = "\n" in self.tokenizer.decode([token_id])
+            self._newlines = flags
+        return self._newlines
+
+    def _source_ids(self, text: str) -> list[int]:
+        """Token ids of a draft source. Typing changes the prompt, rarely the suffix or the
+        snippets: the last few sources are kept rather than encoded again per keystroke."""
+        ids = self._sources.pop(text, None)
+        if ids is None:
+            ids = self.tokenizer.encode(text)
+        self._sources[text] = ids
+        while len(self._sources) > SOURCE_CACHE:
+            self._sources.popitem(last=False)
+        return ids
 
     def _switch_sequence(self, key: str | None) -> None:
         """Park the live KV sequence under its key and bring back ``key``'s, if saved.

@@ -26,6 +26,11 @@ import numpy as np
 @dataclass(frozen=True)
 class LookupConfig:
     max_draft_tokens: int = 8  # the most tokens verified on top of the sampled one per pass
+    # Drafts start this long; a draft accepted whole lengthens the next by two, a rejected
+    # one shortens it by one (transformers' heuristic for assistant models): copying comes
+    # in runs, and a pass is not free where the verify width shows (small models, CPUs
+    # that run out of compute before memory bandwidth).
+    initial_draft_tokens: int = 4
     max_ngram: int = 4  # the longest tail matched (longer matches win over shorter ones)
     min_ngram: int = 1  # below this many matching tokens, nothing is drafted
     # A match on a single token ("(", " ") is a weak guess: draft only this many after it,
@@ -36,9 +41,10 @@ class LookupConfig:
     source_chars: int = 4096
 
     def __post_init__(self) -> None:
-        if self.max_draft_tokens < 1 or not 1 <= self.min_ngram <= self.max_ngram:
-            raise ValueError("prompt lookup needs max_draft_tokens >= 1 and "
-                             "1 <= min_ngram <= max_ngram")
+        if not 1 <= self.initial_draft_tokens <= self.max_draft_tokens or \
+                not 1 <= self.min_ngram <= self.max_ngram:
+            raise ValueError("prompt lookup needs 1 <= initial_draft_tokens <= "
+                             "max_draft_tokens and 1 <= min_ngram <= max_ngram")
 
 
 class Drafter(Protocol):
@@ -56,15 +62,37 @@ class Drafter(Protocol):
 class PromptLookup:
     """Drafts for one generation from its own sequence and a few other token sequences."""
 
-    def __init__(self, config: LookupConfig, sources: Sequence[Sequence[int]] = ()) -> None:
+    def __init__(
+        self,
+        config: LookupConfig,
+        sources: Sequence[Sequence[int]] = (),
+        ends: np.ndarray | None = None,
+        lead: Sequence[int] = (),
+    ) -> None:
+        """``sources``: other token sequences to search (suffix, snippets). ``ends``: a flag
+        per token id; a draft stops after a flagged token (a newline when the completion
+        ends at the line's end: later tokens would be wasted). ``lead``: what followed this
+        sequence's start the last time (the KV cache's previous prompt and generation for
+        the document); searched first, it wins a tie, since after a typed or accepted
+        suggestion the model usually writes again what it wrote before."""
         self.config = config
-        # Other texts (suffix, snippets), each searched on its own: joining them would make
-        # matches across their seams.
+        # Each searched on its own: joining them would make matches across their seams.
+        self._lead = np.asarray(lead, dtype=np.int64)
         self._sources = [np.asarray(s, dtype=np.int64) for s in sources if len(s) > 1]
+        self._ends = ends
         self._sequence = np.zeros(256, dtype=np.int64)  # grows by doubling
         self._length = 0
+        self._draft_length = config.initial_draft_tokens
+        self._last_draft: list[int] = []  # to see how much of it the next extend accepted
 
     def extend(self, token_ids: Sequence[int]) -> None:
+        if self._last_draft:
+            drafted = len(self._last_draft)
+            if list(token_ids[:drafted]) == self._last_draft:
+                self._draft_length = min(self.config.max_draft_tokens, self._draft_length + 2)
+            else:
+                self._draft_length = max(1, self._draft_length - 1)
+            self._last_draft = []
         end = self._length + len(token_ids)
         if end > len(self._sequence):
             grown = np.zeros(max(end, 2 * len(self._sequence)), dtype=np.int64)
@@ -75,15 +103,17 @@ class PromptLookup:
 
     def draft(self, limit: int) -> list[int]:
         config = self.config
-        limit = min(limit, config.max_draft_tokens)
+        limit = min(limit, self._draft_length)
         if limit <= 0 or self._length < 1:
             return []
         sequence = self._sequence[: self._length]
         tail = sequence[-config.max_ngram :]
-        # The sequence itself first: on equal match length its own recent text wins.
-        # Its last position is the tail itself, so it may only match before it.
-        best = _longest_match(sequence, tail, stop=self._length - 1)
-        best_source = sequence
+        # The lead first, then the sequence itself: on equal match length the earlier wins.
+        # The sequence's last position is the tail itself, so it may only match before it.
+        best, best_source = _longest_match(self._lead, tail, stop=len(self._lead)), self._lead
+        found = _longest_match(sequence, tail, stop=self._length - 1)
+        if found[0] > best[0]:
+            best, best_source = found, sequence
         for source in self._sources:
             found = _longest_match(source, tail, stop=len(source))
             if found[0] > best[0]:
@@ -94,7 +124,13 @@ class PromptLookup:
         if matched == 1:
             limit = min(limit, config.short_match_draft_tokens)
         start = position + 1
-        return best_source[start : start + limit].tolist()
+        draft = best_source[start : start + limit]
+        if self._ends is not None:
+            flagged = np.flatnonzero(self._ends[draft])
+            if flagged.size:
+                draft = draft[: flagged[0] + 1]
+        self._last_draft = draft.tolist()
+        return self._last_draft
 
 
 def _longest_match(haystack: np.ndarray, tail: np.ndarray, stop: int) -> tuple[int, int]:

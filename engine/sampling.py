@@ -1,9 +1,14 @@
 """Choosing the next token from logits: greedy, or temperature + nucleus (top-p) sampling.
 
-``verify`` is the same choice for a position where a draft token was fed (speculative
-decoding): greedy takes the argmax, which accepts the draft exactly when plain decoding
-would have chosen it; sampling uses the standard acceptance rule, so the tokens come from
-the very distribution plain sampling draws from.
+``verify`` is the choice for a position where a draft token was fed (speculative decoding).
+A prompt-lookup draft is deterministic (q = 1 on the drafted token), so the standard
+acceptance rule (Leviathan et al.; Chen et al., 2023) reads: accept with probability
+min(1, p(draft) / q(draft)) = p(draft), otherwise draw from the residual max(0, p - q),
+which is p without the draft, renormalised. Drawing the position's token from p exactly as
+plain decoding would, and accepting the draft when they agree, is that rule: it accepts with
+probability p(draft), and a disagreeing token is distributed as the residual. Doing it so,
+with one uniform per generated token in order, makes a seeded speculative stream the very
+stream of plain decoding, whatever was drafted (greedy: the argmax either way).
 """
 
 from __future__ import annotations
@@ -58,29 +63,16 @@ class Sampler:
             token = int(np.argmax(logits))
         else:
             probs = nucleus_probabilities(logits, self.params.temperature, self.params.top_p)
-            token = int(self._rng.choice(len(probs), p=probs))
+            # Inverse CDF of one uniform per token, so verify() consumes the same stream.
+            cumulative = np.cumsum(probs)
+            token = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1],
+                                        side="right"))
+            token = min(token, int(np.flatnonzero(probs)[-1]))  # rounding at the top end
         return token, float(logprobs[token])
 
     def verify(self, logits: np.ndarray, draft: int) -> tuple[int, float]:
         """The token at a position whose drafted token is ``draft``: ``draft`` itself when
-        accepted, else a replacement. Returns (token id, its unscaled log-probability).
-
-        A prompt-lookup draft is deterministic (q = 1 on the drafted token), so the rule of
-        Leviathan et al. and Chen et al. (2023) reads: accept with probability
-        min(1, p(draft) / q(draft)) = p(draft), otherwise sample from the residual
-        max(0, p - q), which is p without the draft, renormalised. Either way the token is
-        distributed exactly as p.
-        """
-        if self.params.greedy:
-            return self.choose(logits)
-        logprobs = log_softmax(logits)
-        probs = nucleus_probabilities(logits, self.params.temperature, self.params.top_p)
-        if self._rng.random() < probs[draft]:
-            return draft, float(logprobs[draft])
-        residual = probs.copy()
-        residual[draft] = 0.0
-        total = residual.sum()
-        if total <= 0.0:  # p was all on the draft (rounding): it is the only choice
-            return draft, float(logprobs[draft])
-        token = int(self._rng.choice(len(residual), p=residual / total))
-        return token, float(logprobs[token])
+        accepted, else its replacement; (token id, its unscaled log-probability). See the
+        module docstring for why this is the standard acceptance rule."""
+        del draft  # the choice does not look at it: that is what makes it exact
+        return self.choose(logits)

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from codegend.engine.prompt_lookup import LookupConfig, PromptLookup
 
 
-def _lookup(sequence: list[int], sources=(), **config) -> PromptLookup:
-    lookup = PromptLookup(LookupConfig(**config), sources)
+def _lookup(sequence: list[int], sources=(), ends=None, **config) -> PromptLookup:
+    lookup = PromptLookup(LookupConfig(**config), sources, ends)
     lookup.extend(sequence)
     return lookup
 
 
 def test_the_tokens_after_an_earlier_occurrence_of_the_tail_are_drafted():
-    lookup = _lookup([1, 2, 3, 4, 5, 6, 9, 9, 1, 2, 3])
+    lookup = _lookup([1, 2, 3, 4, 5, 6, 9, 9, 1, 2, 3], initial_draft_tokens=8)
     assert lookup.draft(3) == [4, 5, 6]
-    assert lookup.draft(10) == [4, 5, 6, 9, 9, 1, 2, 3][: LookupConfig().max_draft_tokens]
+    assert lookup.draft(10) == [4, 5, 6, 9, 9, 1, 2, 3]
+
+
+def test_drafts_lengthen_while_accepted_and_shorten_when_not():
+    lookup = _lookup([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1], initial_draft_tokens=2,
+                     max_draft_tokens=5)
+    assert lookup.draft(99) == [2, 3]
+    lookup.extend([2, 3, 4])  # both accepted, then the model's own token
+    assert lookup.draft(99) == [5, 6, 7, 8]
+    lookup.extend([5, 6, 7, 8, 9])
+    assert lookup.draft(99) == [10, 11, 12, 1, 2]  # capped at max_draft_tokens
+    lookup.extend([10, 40])  # the second was rejected
+    assert lookup.draft(99) == []  # 40 occurs nowhere else
+    lookup.extend([1, 2])  # no draft was pending: the length stays
+    assert len(lookup.draft(99)) == 4
+
+
+def test_a_draft_ends_after_a_flagged_token():
+    ends = np.zeros(20, dtype=bool)
+    ends[5] = True  # say, a newline
+    lookup = _lookup([1, 2, 3, 4, 5, 6, 7, 1, 2], initial_draft_tokens=8, ends=ends)
+    assert lookup.draft(8) == [3, 4, 5]
 
 
 def test_the_longest_match_wins_then_the_latest():

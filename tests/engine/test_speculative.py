@@ -4,7 +4,7 @@ Drafts are scripted from the plain greedy run, so each test knows which of them 
 must accept: all of them, the ones before a corrupted token, or none. Every backend that
 verifies drafts is checked (the fused ONNX graph's shared in-place buffer, the same graph
 through the static decode step, an unfused graph, the torch reference), then the
-prompt lookup drafting from the prompt, and the fallback of a stepper
+prompt lookup drafting from the prompt and from the suffix, and the fallback of a stepper
 that cannot verify.
 """
 
@@ -22,7 +22,7 @@ from codegend.engine.onnx.stepper import OnnxStepper, create_session
 from codegend.engine.prompt_lookup import LookupConfig
 from codegend.engine.tokenizer import load_tokenizer
 from codegend.engine.torch.reference_stepper import open_torch_stepper
-from codegend.engine.types import GenerationStats, SamplingParams
+from codegend.engine.types import GenerationStats, PromptParts, SamplingParams
 from tests.tiny_models import build_tiny_codegen
 
 PROMPT = "def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self"
@@ -144,18 +144,36 @@ def test_prompt_lookup_on_repetitive_text_needs_fewer_passes(backends):
     assert stats.generated_tokens == NEW
 
 
-def test_sampling_with_drafts_is_seeded_and_well_formed(backends):
-    speculating, _ = backends
+def test_the_suffix_feeds_the_lookup_and_keeps_the_output(fused_model):
+    generator = _generator(fused_model, "onnx")
+    generator.tokenizer.eos_token_id = None
+    prompt = "import os\n\ndef main("
+    plain = _generator(fused_model, "onnx")
+    plain.lookup = None
+    params = SamplingParams(max_new_tokens=12)
+    expected = plain.generate(prompt, params)
+    expected_text = expected.text()
+    # A suffix that holds the exact continuation: every draft is accepted.
+    suffix = prompt[-6:] + expected_text
+    generation = generator.generate(PromptParts(prompt, suffix=suffix), params)
+    assert generation.text() == expected_text
+    assert generation.stats.accepted_draft_tokens > 0
+    assert generation.stats.forward_passes < expected.stats.forward_passes
+
+
+@pytest.mark.parametrize("corrupt", [(), (1,), (0,)])
+def test_seeded_sampling_with_drafts_is_the_stream_of_plain_sampling(backends, corrupt):
+    """A position's token is drawn as plain decoding draws it and the draft is accepted when
+    they agree: the acceptance rule for a deterministic draft, and the same seeded stream."""
+    speculating, plain = backends
     prompt = speculating.tokenizer.encode(PROMPT)
     params = SamplingParams(max_new_tokens=NEW, temperature=0.9, top_p=0.95, seed=7)
-    runs = []
-    for _ in range(2):
-        stats = GenerationStats()
-        drafter = ScriptedDrafter(prompt, [1] * NEW, speculating.stepper.vocab_size)
-        runs.append(_fresh(speculating).generate_ids(prompt, params, stats=stats,
-                                                     drafter=drafter))
-        assert len(runs[-1]) == NEW and stats.draft_tokens > 0
-    assert runs[0] == runs[1]
+    expected = _fresh(plain).generate_ids(prompt, params)
+    stats = GenerationStats()
+    drafter = ScriptedDrafter(prompt, expected, speculating.stepper.vocab_size, corrupt)
+    got = _fresh(speculating).generate_ids(prompt, params, stats=stats, drafter=drafter)
+    assert got == expected
+    assert stats.draft_tokens > 0 and (stats.accepted_draft_tokens > 0) == (0 not in corrupt)
 
 
 class _FeedOnly:
@@ -207,3 +225,18 @@ def test_lookup_config_rejects_nonsense():
         LookupConfig(max_draft_tokens=0)
     with pytest.raises(ValueError):
         LookupConfig(min_ngram=3, max_ngram=2)
+
+
+def test_what_the_cache_generated_before_is_drafted_once_it_is_typed(fused_model):
+    """Typing (or accepting) the start of a suggestion: the rest of the previous generation
+    still sits in the KV cache and is drafted from there, whole passes at a time."""
+    speculating, plain = _generator(fused_model, "onnx"), _generator(fused_model, "onnx")
+    plain.lookup = None
+    prompt = speculating.tokenizer.encode(PROMPT)
+    first = speculating.generate_ids(prompt, SamplingParams(max_new_tokens=NEW))
+    typed = prompt + first[:3]
+    params = SamplingParams(max_new_tokens=NEW - 4)
+    stats = GenerationStats()
+    assert speculating.generate_ids(typed, params, stats=stats) == \
+        plain.generate_ids(typed, params) == first[3 : NEW - 1]
+    assert stats.forward_passes <= 4 < stats.generated_tokens
