@@ -123,6 +123,12 @@ class ModelStatus:
     languages: tuple[str, ...] = field(default_factory=tuple)
 
 
+def describe_rejected_config(path: str, error: str) -> str:
+    """One line for a rejected config edit: the error names the file itself (file, line,
+    key), so the path is added only when it does not."""
+    return error if path in error else f"{path}: {error}"
+
+
 class DaemonUnavailable(Exception):
     """The daemon could not be reached (or restarted); the caller answers empty and says why."""
 

@@ -3,7 +3,9 @@
 The client is opened in the background after ``initialized`` (loading a model can take a
 while and the editor must not wait for it); until it is ready, completions answer empty.
 Every change of state is published once: loading, ready, or failed with the reason. A
-failure never stops the server: the next request tries again and a success says ready.
+failure never stops the server: the next request tries again and a success says ready; an
+engine that could not start at all (a broken config file) is opened again every few seconds
+until it starts, so fixing the file is enough.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ StatusState = Literal["loading", "ready", "failed", "disabled"]
 Opener = Callable[[], Awaitable[CompletionClient]]
 POLL_SECONDS = 0.25  # how often a loading model is asked whether it is ready yet
 CONFIG_POLL_SECONDS = 2.0  # how often the daemon is asked whether a config edit was rejected
+OPEN_RETRY_SECONDS = 2.0  # how often an engine that could not start (a broken config) is retried
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class DaemonConnection:
         self.status = EngineStatus("loading", message="starting the completion engine")
         self._settled = asyncio.Event()  # set while the status is anything but "loading"
         self._opening: asyncio.Task | None = None
+        self._retrying: asyncio.Task | None = None  # a failed open, tried again
         self._refreshing: asyncio.Task | None = None
         self.preferred_model: str | None = None  # the model the status is about, if chosen
 
@@ -75,8 +79,9 @@ class DaemonConnection:
         """Open (or, with a new ``opener``, reopen) the client in the background."""
         if opener is not None:
             self._opener = opener
-        if self._opening is not None:
-            self._opening.cancel()
+        for task in (self._opening, self._retrying):
+            if task is not None:
+                task.cancel()
         self._opening = asyncio.get_running_loop().create_task(self._open())
 
     async def _open(self) -> None:
@@ -90,11 +95,36 @@ class DaemonConnection:
         except Exception as err:
             logger.exception("could not start the completion engine")
             self._set(EngineStatus("failed", message=describe_error(err)))
+            retry = self._retry_open(describe_error(err))
+            self._retrying = asyncio.get_running_loop().create_task(retry)
             return
+        await self._opened(client)
+
+    async def _opened(self, client: CompletionClient) -> None:
         self.client = client
         if self._config_watch is None or self._config_watch.done():
             self._config_watch = asyncio.get_running_loop().create_task(self._watch_config())
         await self.refresh()
+
+    async def _retry_open(self, reported: str) -> None:
+        """Open again every ``OPEN_RETRY_SECONDS`` until it works: what failed is almost
+        always the config file (the opener reads it), and a user who fixes it expects
+        completions back without restarting the editor's server. Quiet: the status stays
+        "failed" with the reason, which changes only when the reason does."""
+        while True:
+            await asyncio.sleep(OPEN_RETRY_SECONDS)
+            try:
+                client = await self._opener()
+            except Exception as err:
+                if describe_error(err) != reported:
+                    reported = describe_error(err)
+                    logger.warning("the completion engine still cannot start: %s", reported)
+                    self._set(EngineStatus("failed", message=reported))
+                continue
+            logger.info("the completion engine started after all")
+            self._set(EngineStatus("loading", message="starting the completion engine"))
+            await self._opened(client)
+            return
 
     async def _watch_config(self) -> None:
         """Tell the editor, once per distinct error, when an edit of the YAML config was
@@ -168,7 +198,7 @@ class DaemonConnection:
             self._set(EngineStatus("ready", model))
 
     async def aclose(self) -> None:
-        for task in (self._opening, self._refreshing, self._config_watch):
+        for task in (self._opening, self._retrying, self._refreshing, self._config_watch):
             if task is not None:
                 task.cancel()
         client, self.client = self.client, None

@@ -15,6 +15,7 @@ from codegend.daemon.client_api import (
     CompletionStream,
     ModelInfo,
     ModelStatus,
+    describe_rejected_config,
 )
 from codegend.daemon.core import DaemonCore
 from codegend.daemon.hot_swap import ConfigWatcher
@@ -52,7 +53,8 @@ class EmbeddedClient:
 
     async def config_error(self) -> str:
         rejected = self.core.rejected
-        return "" if rejected is None else f"{rejected.path}: {rejected.error}"
+        return "" if rejected is None else describe_rejected_config(rejected.path,
+                                                                    rejected.error)
 
     async def aclose(self) -> None:
         if self._watcher is not None:

@@ -22,6 +22,7 @@ from codegend.daemon.client_api import (
     DaemonUnavailable,
     ModelInfo,
     ModelStatus,
+    describe_rejected_config,
 )
 from codegend.engine.errors import CodegendError
 
@@ -102,7 +103,8 @@ class HttpClient:
 
     async def config_error(self) -> str:
         rejected = (await self.health()).get("rejected_config")
-        return "" if not rejected else f"{rejected['path']}: {rejected['error']}"
+        return "" if not rejected else describe_rejected_config(rejected["path"],
+                                                                rejected["error"])
 
     async def health(self) -> dict:
         return await self._json("GET", "/v1/health")
