@@ -6,9 +6,10 @@ import { createInterface } from "readline";
 import { Readable } from "stream";
 import * as vscode from "vscode";
 import {
-  CloseAction, DidChangeConfigurationNotification, ErrorAction, LanguageClient, LanguageClientOptions,
-  ServerOptions, State,
+  CloseAction, DidChangeConfigurationNotification, DynamicFeature, ErrorAction, LanguageClient,
+  LanguageClientOptions, ServerOptions, State, StaticFeature,
 } from "vscode-languageclient/node";
+import { isLeftOut } from "./clientFeatures";
 import { SERVED_LANGUAGES } from "./languages";
 import { SETTINGS_SECTION, STATUS_NOTIFICATION, parseStatusParams } from "./protocol";
 import { openSetting } from "./openSetting";
@@ -17,6 +18,7 @@ import { resolveServerCommand } from "./serverCommand";
 import {
   ExtensionSettings, PathContext, ServerSettings, SettingGetter, isEnabledFor, readExtensionSettings, serverSettings,
 } from "./settings";
+import { ExitExplanation, OutputTail, explainServerExit } from "./serverExit";
 import { ServerLogClassifier } from "./serverLog";
 import { StatusEvent } from "./status";
 import { TraceChannel } from "./traceChannel";
@@ -31,7 +33,17 @@ class QuietLanguageClient extends LanguageClient {
   override error(message: string, data?: unknown): void {
     super.error(message, data, false);
   }
+
+  // Called from the base constructor for each standard feature (see clientFeatures).
+  override registerFeature(feature: StaticFeature | DynamicFeature<unknown>): void {
+    if (!isLeftOut(feature)) {
+      super.registerFeature(feature);
+    }
+  }
 }
+
+// How long an ended server may take to finish writing its stderr (the cause of the end).
+const STDERR_SETTLE_MS = 500;
 
 export class ServerSession implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -98,13 +110,20 @@ export class ServerSession implements vscode.Disposable {
     };
     // Every start is a fresh client; the session, not the library, decides about restarts.
     let ended = false;
+    const stderr = new OutputTail();
     const end = (reason: string) => {
       if (!ended && this.client === client) {
         ended = true;
-        this.clientEnded(reason);
+        // The pipe breaks before the last stderr lines (the cause) are read: wait for them.
+        setTimeout(() => {
+          if (this.client === client) {
+            this.clientEnded(reason, explainServerExit(stderr.all, resolution.server.command));
+          }
+        }, STDERR_SETTLE_MS);
       }
     };
-    const client = new QuietLanguageClient("codegend", "codegend", serverOptions, this.clientOptions(end));
+    const client = new QuietLanguageClient("codegend", "codegend", serverOptions,
+      this.clientOptions(end, stderr));
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       const parsed = parseStatusParams(params);
       if (parsed === undefined) {
@@ -165,7 +184,7 @@ export class ServerSession implements vscode.Disposable {
     void this.stop().finally(() => this.trace.dispose());
   }
 
-  private clientOptions(end: (reason: string) => void): LanguageClientOptions {
+  private clientOptions(end: (reason: string) => void, stderr: OutputTail): LanguageClientOptions {
     return {
       documentSelector: SERVED_LANGUAGES.flatMap((language) => [
         { scheme: "file", language },
@@ -173,7 +192,10 @@ export class ServerSession implements vscode.Disposable {
       ]),
       outputChannel: this.output,
       traceOutputChannel: this.trace,
-      stdioOptions: { stdout: pipeServerLog, stderr: pipeServerLog },
+      stdioOptions: {
+        stdout: (input, output) => pipeServerLog(input, output),
+        stderr: (input, output) => pipeServerLog(input, output, stderr),
+      },
       initializationOptions: this.serverSettings(),
       errorHandler: {
         error: (_error, _message, count) => ({
@@ -211,9 +233,23 @@ export class ServerSession implements vscode.Disposable {
     };
   }
 
-  /** The running client is gone: restart after a pause while the budget lasts, else give up. */
-  private clientEnded(reason: string): void {
+  /** The running client is gone: restart after a pause while the budget lasts, else give up;
+   * a cause that a restart cannot fix (a Python without codegend) is named at once instead. */
+  private clientEnded(reason: string, explanation?: ExitExplanation): void {
     this.clearGraceTimer();
+    if (explanation?.permanent) {
+      this.output.error(explanation.message);
+      this.report({ kind: "notFound", message: explanation.message });
+      void vscode.window.showErrorMessage(explanation.message, "Open Setting").then(async (choice) => {
+        if (choice === "Open Setting") {
+          await openSetting("codegend.server.command");
+        }
+      });
+      return;
+    }
+    if (explanation !== undefined) {
+      reason = `${reason}; its last output: ${explanation.message}`;
+    }
     const decision = this.budget.recordCrash(Date.now());
     if (decision.restart) {
       const delay = restartDelayMs(decision.crashes);
@@ -260,10 +296,12 @@ export class ServerSession implements vscode.Disposable {
   }
 }
 
-/** The server's stderr, line by line, at the level each line reads as. */
-function pipeServerLog(input: Readable, output: vscode.LogOutputChannel): void {
+/** The server's output, line by line, at the level each line reads as; stderr's last lines
+ * are kept in `tail` (they say why a server that ends ended). */
+function pipeServerLog(input: Readable, output: vscode.LogOutputChannel, tail?: OutputTail): void {
   const classifier = new ServerLogClassifier();
   createInterface({ input, crlfDelay: Infinity, terminal: false }).on("line", (line: string) => {
+    tail?.push(line);
     output[classifier.level(line)](line);
   });
 }

@@ -105,6 +105,27 @@ const notFound: Scenario = {
   },
 };
 
+const pythonWithoutCodegend: Scenario = {
+  name: "python-without-codegend",
+  needsServer: false,
+  run: (context) => {
+    // The system Python has no codegend: the cause is named, not "write EPIPE", and the
+    // server is not restarted in vain.
+    const folder = workspace(context.root, "no-codegend", { "codegend.server.command": "/usr/bin/python3" },
+      { "main.py": PYTHON_SOURCE });
+    return withPage(context, folder, "python-without-codegend", async (page) => {
+      await openFile(page, "main.py", "def add(a, b):");
+      const message = await waitForNotification(page, /does not have codegend installed/, 60_000);
+      const label = await waitForStatus(page, /codegend server not found/, 10_000);
+      if (/EPIPE|crashed/.test(message + label)) {
+        throw new Error(`the cause is hidden: "${message}" / "${label}"`);
+      }
+      await page.screenshot({ path: join(ARTIFACTS, "e2e-python-without-codegend.png") });
+      return { result: "pass", detail: `status "${label}"; notification "${message.slice(0, 90)}…"` };
+    });
+  },
+};
+
 const crashing: Scenario = {
   name: "server-crashes",
   needsServer: false,
@@ -191,6 +212,22 @@ const ghostTextScenario: Scenario = {
       await waitForStatus(page, /^codegend disabled/, 15_000);
       await runCommand(page, "codegend: Enable Completions");
       await waitForStatus(page, /^codegend ready/, 30_000);
+      // Alt+\ (the key the README names) asks for an inline suggestion explicitly: an Invoked
+      // request reaches the server whatever the model then answers.
+      const invokedBefore = invokedRequests(readChannelLogs(context.codeServer.userDataDir));
+      await page.locator(".monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+End");
+      await page.keyboard.press("Alt+Backslash");
+      await waitUntil(async () => invokedRequests(readChannelLogs(context.codeServer.userDataDir)) >
+        invokedBefore || undefined, 20_000, "an Invoked inline completion request after Alt+\\");
+      await page.keyboard.press("Escape");
+      // IntelliSense (Ctrl+Space) does not ask codegend: the ghost text is not listed again.
+      await page.keyboard.press("Control+Space");
+      await sleep(2000);
+      await page.keyboard.press("Escape");
+      if (/Sending request 'textDocument\/completion /.test(readChannelLogs(context.codeServer.userDataDir))) {
+        throw new Error("VS Code asked codegend for IntelliSense items (the ghost text would be listed twice)");
+      }
       // The output channel holds the protocol trace (codegend.trace.server = verbose).
       const log = await waitUntil(async () => {
         const text = readChannelLogs(context.codeServer.userDataDir);
@@ -200,11 +237,18 @@ const ghostTextScenario: Scenario = {
         result: "pass",
         detail: `typed ${JSON.stringify(typed)}, accepted ${JSON.stringify(ghost)} and read it back from disk; ` +
           `status "${after}"; "${stats}"; ` +
-          `disable/enable round trip; trace of ${log.split("\n").length} lines`,
+          `disable/enable round trip; Alt+\\ sent an Invoked request; no IntelliSense request; ` +
+          `trace of ${log.split("\n").length} lines`,
       };
     });
   },
 };
+
+/** How many inline completion requests with triggerKind Invoked the protocol trace shows. */
+function invokedRequests(log: string): number {
+  return log.split("Sending request 'textDocument/inlineCompletion").slice(1)
+    .filter((request) => /"triggerKind": 1\b/.test(request.split("Sending ")[0] ?? "")).length;
+}
 
 async function waitForGhost(page: Page, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
@@ -347,7 +391,7 @@ async function main(): Promise<number> {
     });
     const context: Context = { browser, codeServer, root, codegend };
     const only = process.env.E2E_ONLY?.split(",");
-    for (const scenario of [notFound, crashing, ghostTextScenario, badConfigPath, noPython]) {
+    for (const scenario of [notFound, pythonWithoutCodegend, crashing, ghostTextScenario, badConfigPath, noPython]) {
       if (only !== undefined && !only.includes(scenario.name)) {
         continue;
       }
