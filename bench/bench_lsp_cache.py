@@ -1,4 +1,4 @@
-"""LSP typing benchmark: replay typing a real Python file through `codegend lsp`.
+"""LSP cache and latency benchmark: typing through `codegend lsp`, timed per request.
 
 A real LSP client (pygls') starts `codegend lsp --embedded` on stdio, opens the first lines
 of a Python file, then types the rest character by character at a steady speed, sending an
@@ -9,20 +9,21 @@ automatic inline completion request after each keystroke as an editor does. It r
 - the share of requests answered from the cache, by the model, skipped by the trigger
   rules, cancelled (superseded by the next keystroke) or left empty (the server's own
   counters, read through `codegend/stats`);
-- engine tokens generated per accepted character, where a typed character counts as
-  accepted when it is the next character of the suggestion on screen.
+- engine tokens generated per character typed along a suggestion (a typed character that
+  is the next character of the suggestion on screen).
 
-A random model's suggestions never match the file, so nothing is ever typed from them and
-the cache has nothing to answer; ``--accept-by-typing`` makes the typist type out each
-suggestion as it appears (then go on with the file), which is what exercises the cache.
+``--type-suggestions`` makes the typist type out each suggestion as it appears (then go on
+with the file): that exercises the completion cache, which answers while a suggestion is
+typed along. It measures the cache, not acceptance: whatever was suggested is typed, right or
+wrong. How much of what is shown a user would keep is measured by bench/bench_replay.py.
 
 Target: requests answered from the cache under 5 ms at p50.
 
-    python bench/bench_lsp_typing.py [--file PATH] [--chars 300] [--cps 10]
+    python bench/bench_lsp_cache.py [--file PATH] [--chars 300] [--cps 10]
         [--config YAML | --source builtin:tiny-py | --tiny-random] [--debounce-ms 75]
-        [--line-pause-ms 600] [--accept-by-typing]
+        [--line-pause-ms 600] [--type-suggestions]
 
-Prints a table and writes bench/results/lsp_typing.json. Run by hand, not in CI.
+Prints a table and writes bench/results/lsp_cache.json. Run by hand, not in CI.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Typist:
         default_factory=lambda: {"all": [], "cache": [], "model": [], "empty": []}
     )
     keystrokes: int = 0
-    accepted_chars: int = 0  # typed characters that were the next of the suggestion shown
+    typed_along: int = 0  # typed characters that were the next of the suggestion shown
     on_screen: str = ""  # what is left of the suggestion shown at the cursor
     errors: int = 0
     last_from_file: bool = True  # the last keystroke typed the file, not a suggestion
@@ -70,7 +71,7 @@ class Typist:
         self.keystrokes += 1
         self.last_from_file = not from_suggestion
         if self.on_screen.startswith(ch):
-            self.accepted_chars += 1
+            self.typed_along += 1
             self.on_screen = self.on_screen[1:]
         else:
             self.on_screen = ""
@@ -167,9 +168,9 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
     lines = source.splitlines(True)
     opened = "".join(lines[: args.start_line])
     text = "".join(lines[args.start_line :])[: args.chars]
-    typist = Typist(deque((c, False) for c in text), accept=args.accept_by_typing)
+    typist = Typist(deque((c, False) for c in text), accept=args.type_suggestions)
 
-    client = LanguageClient("bench-lsp-typing", "1")
+    client = LanguageClient("bench-lsp-cache", "1")
     statuses: list[Any] = []
 
     def record_status(params: Any) -> None:
@@ -254,7 +255,7 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
     return {
         "file": str(args.file),
         "keystrokes": typist.keystrokes,
-        "accept_by_typing": args.accept_by_typing,
+        "type_suggestions": args.type_suggestions,
         "chars_per_second": args.cps,
         "line_pause_ms": args.line_pause_ms,
         "debounce_ms": args.debounce_ms,
@@ -262,17 +263,17 @@ async def replay(args: argparse.Namespace, config: Path, state_dir: Path) -> dic
         "latency_ms": {k: percentiles(v) for k, v in typist.latencies.items()},
         "shares": shares,
         "server_counters": session,
-        "accepted_chars": typist.accepted_chars,
+        "typed_along_chars": typist.typed_along,
         "engine_tokens": tokens,
-        "engine_tokens_per_accepted_char": (
-            round(tokens / typist.accepted_chars, 2) if typist.accepted_chars else None
+        "engine_tokens_per_typed_along_char": (
+            round(tokens / typist.typed_along, 2) if typist.typed_along else None
         ),
         "client_errors": typist.errors,
     }
 
 
 def print_report(report: dict[str, Any]) -> None:
-    mode = ", typing out every suggestion" if report["accept_by_typing"] else ""
+    mode = ", typing out every suggestion" if report["type_suggestions"] else ""
     print(f"{report['keystrokes']} keystrokes on {report['file']} at "
           f"{report['chars_per_second']}/s (+{report['line_pause_ms']} ms per line), "
           f"debounce {report['debounce_ms']} ms{mode}, {report['wall_s']} s")
@@ -282,8 +283,9 @@ def print_report(report: dict[str, Any]) -> None:
                  for q in ("p50", "p90", "p99")]
         print(f"{kind:<14}{row['n']:>6}" + "".join(cells))
     print("shares of requests: " + ", ".join(f"{k} {v:.1%}" for k, v in report["shares"].items()))
-    print(f"accepted chars {report['accepted_chars']}, engine tokens {report['engine_tokens']}, "
-          f"tokens per accepted char {report['engine_tokens_per_accepted_char']}")
+    print(f"chars typed along a suggestion {report['typed_along_chars']}, engine tokens "
+          f"{report['engine_tokens']}, tokens per such char "
+          f"{report['engine_tokens_per_typed_along_char']}")
     cache_p50 = report["latency_ms"]["cache"]["p50"]
     if cache_p50 is not None:
         verdict = "meets" if cache_p50 < CACHE_TARGET_MS else "MISSES"
@@ -300,8 +302,9 @@ def main() -> None:
                         help="typing speed in characters per second (0: wait for each answer)")
     parser.add_argument("--line-pause-ms", type=float, default=600.0,
                         help="extra pause after each newline, as a person reads back")
-    parser.add_argument("--accept-by-typing", action="store_true",
-                        help="type out each suggestion as it shows before going on with the file")
+    parser.add_argument("--type-suggestions", action="store_true",
+                        help="type out each suggestion as it shows before going on with the "
+                             "file (exercises the cache; not an acceptance measure)")
     parser.add_argument("--max-keystrokes", type=int, default=600,
                         help="stop after this many keystrokes (suggestions typed out included)")
     parser.add_argument("--debounce-ms", type=int, default=75)
@@ -312,7 +315,7 @@ def main() -> None:
     parser.add_argument("--tiny-random", action="store_true",
                         help="a tiny random CodeGen built on the spot (no trained model needed)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lsp_typing.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lsp_cache.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-lsp-") as scratch:
         config = write_config(args, Path(scratch))
