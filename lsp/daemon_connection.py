@@ -171,6 +171,9 @@ class DaemonConnection:
                 models = await self.client.models()
             except Exception as err:
                 self.report_failure(err)
+                if isinstance(err, DaemonRestarting):  # it is coming back: ask again
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
                 return []
             primary = _primary(models, self.preferred_model)
             if primary is None:
