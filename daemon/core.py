@@ -217,7 +217,7 @@ class DaemonCore:
                     f"model {model.name!r} has no fill-in-the-middle template, so it cannot "
                     "complete with a suffix")
             try:
-                job = scheduler.submit(_prompt(request, scheduler.generator), params,
+                job = scheduler.submit(_prompt(request), params,
                                        invoked=request.invoked,
                                        document_key=request.document_key)
             except SchedulerClosed:
@@ -342,11 +342,11 @@ class DaemonCore:
             raise InvalidRequest(str(err)) from err
 
 
-def _prompt(request: CompletionRequest, generator: TextGenerator) -> PromptParts:
-    """What the engine fits to the model's budget: the suffix only for a model that fills
-    in the middle (the engine lays it out in the model's template)."""
-    suffix = request.suffix if generator.fim_template is not None else ""
-    return PromptParts(request.prefix, suffix, request.context)
+def _prompt(request: CompletionRequest) -> PromptParts:
+    """What the engine fits to the model's budget. The suffix goes to every model: one with
+    a fill-in-the-middle template sees it in its prompt, and prompt lookup drafts from it
+    either way (``fit_prompt`` leaves it out of a prefix-only prompt)."""
+    return PromptParts(request.prefix, request.suffix, request.context)
 
 
 def _reason(entry: LoadedModel) -> str:

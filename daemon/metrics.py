@@ -37,6 +37,14 @@ class DaemonMetrics:
             ["model"], buckets=_TOKEN_BUCKETS, registry=r)
         self.generated_tokens = Counter(
             "codegend_generated_tokens", "Tokens generated", ["model"], registry=r)
+        self.forward_passes = Counter(
+            "codegend_forward_passes",
+            "Model forward passes, prefill included; speculative decoding makes generated "
+            "tokens / forward passes exceed 1", ["model"], registry=r)
+        self.draft_tokens = Counter(
+            "codegend_draft_tokens",
+            "Prompt-lookup draft tokens verified in a forward pass, accepted or rejected",
+            ["model", "outcome"], registry=r)
         self.prompt_tokens = Counter(
             "codegend_prompt_tokens", "Prompt tokens of finished generations", ["model"],
             registry=r)
@@ -66,6 +74,12 @@ class DaemonMetrics:
             total, reused = total + prompt_tokens, reused + reused_tokens
             self._prompt_totals[model] = (total, reused)
             self.prefix_cache_hit_ratio.labels(model).set(reused / total if total else 0.0)
+
+    def record_passes(self, model: str, passes: int, drafted: int, accepted: int) -> None:
+        """Count one generation's forward passes and how its drafts fared."""
+        self.forward_passes.labels(model).inc(passes)
+        self.draft_tokens.labels(model, "accepted").inc(accepted)
+        self.draft_tokens.labels(model, "rejected").inc(drafted - accepted)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -273,6 +273,8 @@ class ModelScheduler:
             return
         stats = generation.stats
         self.metrics.record_prompt(self.model, stats.prompt_tokens, stats.reused_prefix_tokens)
+        self.metrics.record_passes(self.model, stats.forward_passes, stats.draft_tokens,
+                                   stats.accepted_draft_tokens)
         outcome = "completed"
         if stats.finish_reason == "cancelled":
             outcome = "superseded" if job.superseded else "cancelled"

@@ -5,9 +5,11 @@ model's own tokenizer (whole lines nearest the cursor) and applies its fill-in-t
 template, so one request carries everything and the cut is made once. This stage only keeps
 the request small: the lines nearest the cursor up to a character window that always holds
 more than the budget can (``MAX_CHARS_PER_TOKEN`` characters per budget token), the text
-after the cursor only for a model that fills in the middle, and, when the document's whole
-prefix is sent, short snippets of other open documents of the same language, each labelled
-with its path as a comment (the daemon puts them first when room remains).
+after the cursor (the window for a model that fills in the middle; for the others a short
+piece, which only prompt lookup reads: the daemon drafts tokens from it), and, when the
+document's whole prefix is sent, short snippets of other open documents of the same
+language, each labelled with its path as a comment (the daemon puts them first when room
+remains).
 
 Which model answers, and so the window and whether it fills in the middle, comes from
 ``ModelFacts``: what the daemon said with its previous answers. Before the first answer the
@@ -29,6 +31,7 @@ from codegend.lsp.pipeline.languages import line_comment
 # tokens a few more; the daemon drops what exceeds the token budget.
 MAX_CHARS_PER_TOKEN = 8
 DEFAULT_PROMPT_TOKENS = 2048  # the window before the daemon has said which model answers
+DRAFT_SUFFIX_CHARS = 2048  # the suffix a model without FIM gets, for drafting only
 SNIPPET_LINES = 20
 MAX_SNIPPETS = 3
 
@@ -86,12 +89,12 @@ def build_prompt(
     """The request's text for ``cursor``; ``model``: the facts of the model expected to
     answer (None: not known yet)."""
     limit = window_chars(model)
-    suffix = ""
-    if model is None or model.fill_in_the_middle:
-        # Lazily: only the lines that fit are ever joined, however long the document.
-        below = ("\n" + line for line in cursor.lines_after())
-        after, _ = take_nearest(itertools.chain([cursor.line_suffix], below), limit)
-        suffix = "".join(after)
+    fills_middle = model is None or model.fill_in_the_middle
+    # Lazily: only the lines that fit are ever joined, however long the document.
+    below = ("\n" + line for line in cursor.lines_after())
+    after, _ = take_nearest(itertools.chain([cursor.line_suffix], below),
+                            limit if fills_middle else min(limit, DRAFT_SUFFIX_CHARS))
+    suffix = "".join(after)
 
     line_prefix = cursor.line_prefix
     if len(line_prefix) >= limit:  # minified code: the end of the line is all that fits

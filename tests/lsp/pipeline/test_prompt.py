@@ -1,4 +1,4 @@
-"""The prompt stage: a character window of whole lines, the suffix for FIM models only,
+"""The prompt stage: a character window of whole lines, the suffix (short for models without FIM),
 snippets when the whole prefix is sent. (The token budget is the daemon's: see
 tests/engine/test_prompt_fit.py.)"""
 
@@ -9,6 +9,7 @@ from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.model_facts import ModelFacts
 from codegend.lsp.pipeline.prompt import (
     DEFAULT_PROMPT_TOKENS,
+    DRAFT_SUFFIX_CHARS,
     MAX_CHARS_PER_TOKEN,
     Snippet,
     build_prompt,
@@ -30,7 +31,7 @@ def test_prefix_keeps_the_nearest_whole_lines_within_the_window() -> None:
     assert prompt.prefix.endswith("line_199 = 199\nvalue = ")
     assert prompt.prefix.startswith("line_")  # cut at a line boundary
     assert len(prompt.prefix) <= (128 - 16) * MAX_CHARS_PER_TOKEN
-    assert not prompt.whole_prefix and prompt.suffix == "" and prompt.context == ()
+    assert not prompt.whole_prefix and prompt.context == ()
 
 
 def test_a_small_document_goes_whole() -> None:
@@ -41,7 +42,11 @@ def test_a_small_document_goes_whole() -> None:
 def test_the_suffix_goes_to_fim_models_and_while_the_model_is_unknown() -> None:
     fim = build_prompt(_cursor(), _model(4096, fim=True))
     assert fim.suffix == "\nafter = 1"
-    assert build_prompt(_cursor(), _model(4096)).suffix == ""
+    # A model without FIM gets a short suffix: the daemon drafts from it (prompt lookup).
+    assert build_prompt(_cursor(), _model(4096)).suffix == "\nafter = 1"
+    long = CursorContext.from_marked_text("x = 1█\n" + "y = 2\n" * 1000, "python")
+    assert len(build_prompt(long, _model(4096)).suffix) <= DRAFT_SUFFIX_CHARS
+    assert len(build_prompt(long, _model(4096, fim=True)).suffix) > DRAFT_SUFFIX_CHARS
     unknown = build_prompt(_cursor(), None)
     assert unknown.suffix == "\nafter = 1"
     assert len(unknown.prefix) <= DEFAULT_PROMPT_TOKENS * MAX_CHARS_PER_TOKEN
