@@ -13,6 +13,7 @@ from codegend.engine.generate import StepperGenerator
 from codegend.engine.model_source import ResolvedModel, resolve_model_source
 from codegend.engine.model_spec import ModelSpec
 from codegend.engine.placement import Placement, choose_placement, quantization_for
+from codegend.engine.prompt_lookup import LookupConfig
 from codegend.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,12 @@ def load_generator(spec: ModelSpec) -> StepperGenerator:
     log.info("model %s (%s): %s", spec.name, spec.source, placement.reason)
     stepper, details = _open_stepper(spec, resolved, placement)
     context = min(spec.context_tokens or resolved.max_positions, resolved.max_positions)
+    lookup = None
+    if spec.draft_tokens:
+        first = min(LookupConfig.initial_draft_tokens, spec.draft_tokens)
+        lookup = LookupConfig(max_draft_tokens=spec.draft_tokens, initial_draft_tokens=first)
     generator = StepperGenerator(spec.name, stepper, tokenizer, context,
-                                 spec.kv_cache_sequences, placement, details)
+                                 spec.kv_cache_sequences, placement, details, lookup)
     generator.fim_template = fim_template_for(tokenizer.added_tokens, spec.fim)
     if generator.fim_template is not None:
         log.info("model %s: fill-in-the-middle with the %s template", spec.name,

@@ -45,6 +45,9 @@ class ModelSpec:
     # Documents whose KV caches are kept (live one included), so interleaved editors keep
     # their prefix reuse.
     kv_cache_sequences: int = field(default=4, metadata=_bounds(1, 64))
+    # Prompt-lookup speculative decoding: the most drafted tokens a forward pass verifies
+    # (engine/prompt_lookup.py); 0 decodes one token per pass.
+    draft_tokens: int = field(default=8, metadata=_bounds(0, 32))
     # The language server hides automatic suggestions scored below this (a probability; see
     # lsp/pipeline/confidence_gate.py). The engine never reads it: it travels with the
     # model's facts. None: the default calibrated for the built-in models.

@@ -240,3 +240,16 @@ def test_what_the_cache_generated_before_is_drafted_once_it_is_typed(fused_model
     assert speculating.generate_ids(typed, params, stats=stats) == \
         plain.generate_ids(typed, params) == first[3 : NEW - 1]
     assert stats.forward_passes <= 4 < stats.generated_tokens
+
+
+def test_the_model_spec_sets_the_draft_length_or_turns_it_off(tiny_codegen_dir):
+    from codegend.engine.loader import load_generator
+    from codegend.engine.model_spec import ModelSpec
+
+    def spec(draft_tokens: int) -> ModelSpec:
+        return ModelSpec(source=str(tiny_codegen_dir), backend="onnx", device="cpu",
+                         quantization="none", threads=1, draft_tokens=draft_tokens)
+
+    assert load_generator(spec(0)).lookup is None
+    short = load_generator(spec(2)).lookup
+    assert short.max_draft_tokens == 2 and short.initial_draft_tokens == 2
