@@ -171,7 +171,10 @@ class CompletionService:
         self.connection.report_success(result.model)
         self.last_model = result.model
         if result.text is None:
-            self.counters.empty += 1
+            if result.gate is not None and not result.gate.show:
+                self.counters.hidden_unsure += 1
+            else:
+                self.counters.empty += 1
             return None
         self.counters.answered_by_model += 1
         shown_id = uuid.uuid4().hex[:12]

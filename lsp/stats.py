@@ -38,6 +38,7 @@ class SessionCounters:
     unavailable: int = 0  # the engine was not ready or failed
     cancelled: int = 0  # superseded by a newer request or cancelled by the client
     empty: int = 0  # the model ran but post-processing left nothing
+    hidden_unsure: int = 0  # the model answered but the confidence gate hid it
     generated_tokens: int = 0  # engine tokens streamed for this session's completions
 
     def as_json(self) -> dict[str, int]:

@@ -31,6 +31,7 @@ class ScriptedClient:
     max_new_tokens: int = 16
     fill_in_the_middle: bool = False
     config_generation: int = 0
+    min_confidence: float | None = None  # the model's YAML (None: the calibrated default)
     chunk_chars: int = 2  # characters per streamed chunk ("token")
     chunk_delay_s: float = 0.0
     failure: str | None = None  # model_info raises this (a model that failed to load)
@@ -57,6 +58,7 @@ class ScriptedClient:
         return ModelInfo(
             model or self.name, self.context_tokens, self.max_new_tokens,
             "starcoder-spm" if self.fill_in_the_middle else None, self.config_generation,
+            self.min_confidence,
         )
 
     def stream(self, request: CompletionRequest) -> CompletionStream:

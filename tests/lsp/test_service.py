@@ -208,3 +208,14 @@ async def test_an_explicit_request_waiting_for_the_model_can_be_cancelled() -> N
         await waiting
     assert client.requests == []
     await service.aclose()
+
+
+async def test_a_suggestion_the_model_is_unsure_of_is_hidden_unless_asked_for() -> None:
+    # Each scripted chunk has probability exp(-0.1) ~ 0.905: below a 0.95 threshold.
+    client = ScriptedClient(answers={"total =": "price * count"}, min_confidence=0.95)
+    service, _ = await _service(client)
+    hidden = await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    assert hidden is None and service.counters.hidden_unsure == 1
+    assert service.counters.empty == 0
+    shown = await service.complete(_cursor("total = █"), invoked=True, settings=QUICK)
+    assert shown is not None and shown.text == "price * count"
