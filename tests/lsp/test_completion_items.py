@@ -49,6 +49,13 @@ def test_a_snippet_client_gets_the_whole_text_escaped_and_relative_to_the_cursor
     assert text.inserted == suggestion  # what ends up in the document, for the statistics
 
 
+def test_a_block_that_starts_on_the_next_line_has_an_empty_label():
+    # Neovim inserts the label before it expands the snippet (and, without
+    # vim.lsp.completion.enable, instead of it): an empty label never puts text on the line.
+    text = item_text("", "\n    return 1", SNIPPETS, "")
+    assert text is not None and (text.label, text.new_text) == ("", "\n    return 1")
+
+
 def test_single_line_text_is_a_snippet_too_so_neovim_inserts_all_of_it():
     text = item_text("ret", "urn None", SNIPPETS, "    ")
     assert text is not None and text.snippet
