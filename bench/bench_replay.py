@@ -10,14 +10,17 @@ partial acceptance is reported apart (bench/replay/judge.py). Reports, per langu
 all: the share of shown suggestions accepted, accepted characters per typed character,
 ghost-text characters shown per typed character, latency from keystroke to ghost text p50
 and p95, and shown Python suggestions that would make a file that parsed stop parsing.
+After each stretch, single-line infill is probed on a few of its lines (an explicit request
+for a line's deleted text, the rest of the file after the cursor): exact match is reported.
 
     python bench/bench_replay.py [--config YAML | --model SOURCE] [--min-confidence X]
         [--suites python,js] [--chars-per-package 400] [--seed 1] [--cps 6]
-        [--debounce-ms 75] [--out bench/results/replay.json]
+        [--debounce-ms 75] [--infill-lines 5] [--out bench/results/replay.json]
 
 Without --config or --model it runs the built-in default configuration (what a fresh install
 serves), never the user's own config file. Targets: >= 30% of shown suggestions accepted,
-<= 1 ghost-text character per typed character, 0 suggestions that break a parseable file.
+<= 1 ghost-text character per typed character, 0 suggestions that break a parseable file,
+single-line infill exact match >= 30%.
 Run by hand (minutes), not in CI.
 """
 
@@ -45,6 +48,7 @@ from bench.replay.typist import Pauses, type_stretch  # noqa: E402
 SUITES = {"python": PYTHON_PACKAGES, "js": tuple(JS_SOURCES)}
 TARGET_ACCEPTED_SHARE = 0.30
 TARGET_GHOST_PER_TYPED = 1.0
+TARGET_INFILL_EXACT = 0.30
 
 
 def shown_suggestions(run: ScriptRun) -> list[Shown]:
@@ -74,6 +78,16 @@ def figures_by_language(runs: list[ScriptRun]) -> dict[str, Figures]:
     return {key: summarize(typed[key], judged[key]) for key in judged}
 
 
+def infill_by_language(runs: list[ScriptRun]) -> dict[str, dict[str, Any]]:
+    found: dict[str, list[bool]] = {}
+    for run in runs:
+        for key in (run.script.stretch.language, "all"):
+            found.setdefault(key, []).extend(probe.exact for probe in run.infill)
+    return {key: {"probes": len(v), "exact": sum(v),
+                  "exact_match": round(sum(v) / len(v), 4) if v else None}
+            for key, v in found.items()}
+
+
 def suggestion_rows(runs: list[ScriptRun]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
@@ -88,19 +102,19 @@ def suggestion_rows(runs: list[ScriptRun]) -> list[dict[str, Any]]:
 
 async def run_replay(
     command: list[str], env: dict[str, str], scripts: list, debounce_ms: int,
-    ready_timeout_s: float,
+    ready_timeout_s: float, infill_lines: int = 0,
 ) -> tuple[list[ScriptRun], dict[str, Any]]:
     editor = Editor(command, env, debounce_ms)
     await editor.start(ready_timeout_s)
     try:
-        runs = [await editor.type_script(script) for script in scripts]
+        runs = [await editor.type_script(script, infill_lines) for script in scripts]
         counters = await editor.stats()
     finally:
         await editor.stop()
     return runs, counters
 
 
-def print_report(figures: dict[str, Figures]) -> None:
+def print_report(figures: dict[str, Figures], infill: dict[str, dict[str, Any]]) -> None:
     header = (f"{'':<11}{'typed':>6}{'shown':>6}{'accept':>8}{'acc/typ':>9}{'part/typ':>9}"
               f"{'ghost/typ':>10}{'acc/ghost':>10}{'p50 ms':>8}{'p95 ms':>8}{'breaks':>9}")
     print(header)
@@ -119,6 +133,10 @@ def print_report(figures: dict[str, Figures]) -> None:
         print(f"targets: accepted {total.accepted_share:.1%} (>= {TARGET_ACCEPTED_SHARE:.0%}), "
               f"ghost/typed {total.ghost_chars_per_typed:.2f} (<= {TARGET_GHOST_PER_TYPED}), "
               f"breaking {total.breaking} (0)")
+    for key, row in infill.items():
+        if row["probes"]:
+            print(f"single-line infill exact match, {key}: {row['exact']}/{row['probes']} "
+                  f"= {row['exact_match']:.1%} (>= {TARGET_INFILL_EXACT:.0%})")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -135,6 +153,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="median typing speed (0: wait for each answer, no pauses)")
     parser.add_argument("--line-pause", type=float, default=0.8, help="seconds, median")
     parser.add_argument("--debounce-ms", type=int, default=75)
+    parser.add_argument("--infill-lines", type=int, default=5,
+                        help="lines per stretch probed for single-line infill (0: none)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
     parser.add_argument("--server-command", help=argparse.SUPPRESS)  # tests: a scripted server
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "replay.json"))
@@ -157,14 +177,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         command = shlex.split(args.server_command) if args.server_command else [
             sys.executable, "-m", "codegend", "lsp", "--embedded", "--config", str(config_file)]
         runs, counters = asyncio.run(
-            run_replay(command, env, scripts, args.debounce_ms, args.ready_timeout))
+            run_replay(command, env, scripts, args.debounce_ms, args.ready_timeout,
+                       args.infill_lines))
     figures = figures_by_language(runs)
-    print_report(figures)
+    infill = infill_by_language(runs)
+    print_report(figures, infill)
     report = {
         "command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "config": config_text,
         "seed": args.seed, "pauses": pauses.__dict__, "debounce_ms": args.debounce_ms,
         "figures": {key: f.as_dict() for key, f in figures.items()},
+        "infill": infill,
+        "infill_probes": [{"stretch": r.script.stretch.label, "expected": p.expected,
+                           "suggested": p.suggested, "exact": p.exact}
+                          for r in runs for p in r.infill],
         "stretches": [{"label": r.script.stretch.label, "language": r.script.stretch.language,
                        "typed": len(r.script.keystrokes), "errors": r.errors,
                        "unclosed": r.script.cleanup} for r in runs],

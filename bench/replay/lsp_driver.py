@@ -5,6 +5,11 @@ command is given), opens each stretch's document, and for every keystroke sends 
 (``didChange``, an insertion or the step over an auto-closed closer) followed by an automatic
 ``textDocument/inlineCompletion`` request, then waits the typist's pause. An answer counts as
 shown only if it arrived before the next keystroke: an editor drops it otherwise.
+
+Once a stretch is typed, single-line infill is probed on some of its lines: the line's text
+after its indentation is deleted, an explicit (Invoked) request asks for it with the rest of
+the file after the cursor, and the line is put back. Exact match: the suggestion's first line
+is the deleted text.
 """
 
 from __future__ import annotations
@@ -34,10 +39,21 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Infill:
+    expected: str  # the line's text after its indentation
+    suggested: str  # the first line of what the server suggested there
+
+    @property
+    def exact(self) -> bool:
+        return self.suggested.rstrip() == self.expected.rstrip()
+
+
+@dataclass(frozen=True)
 class ScriptRun:
     script: Script
     answers: tuple[Answer, ...]
     errors: int  # requests that failed or were cancelled
+    infill: tuple[Infill, ...] = ()
 
 
 def _position(text: str, offset: int) -> types.Position:
@@ -110,7 +126,40 @@ class Editor:
         self.client.exit(None)
         await self.client.stop()
 
-    async def type_script(self, script: Script) -> ScriptRun:
+    def _edit(self, uri: str, version: int, text: str, start: int, end: int, new: str) -> None:
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=_position(text, start), end=_position(text, end)),
+                text=new)]))
+
+    async def probe_infill(
+        self, uri: str, version: int, text: str, line_starts: list[int]
+    ) -> list[Infill]:
+        """Delete each line's text after its indentation, ask for it explicitly, put it back."""
+        probes = []
+        for start in line_starts:
+            end = text.find("\n", start) % (len(text) + 1)
+            line = text[start:end]
+            indent = len(line) - len(line.lstrip())
+            cursor = start + indent
+            self._edit(uri, version, text, cursor, end, "")
+            version += 1
+            emptied = text[:cursor] + text[end:]
+            answer = await self.client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=_position(emptied, cursor)))
+            suggested = _read(answer)[0].split("\n")
+            first = next((s for s in suggested if s.strip()), "")
+            probes.append(Infill(line[indent:], first.strip() if suggested[0] == "" else first))
+            self._edit(uri, version, emptied, cursor, cursor, line[indent:])
+            version += 1
+        return probes
+
+    async def type_script(self, script: Script, infill_lines: int = 0) -> ScriptRun:
         self._documents += 1
         uri = f"file:///replay/{self._documents}/{script.stretch.path.name}"
         text = script.document(-1)
@@ -155,7 +204,22 @@ class Editor:
             else:
                 await asyncio.sleep(key.pause_s)
         await asyncio.wait(pending, timeout=60)
+        infill = await self.probe_infill(uri, len(script.keystrokes) + 2, text,
+                                         _probe_lines(script, infill_lines))
         self.client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
         answers.sort(key=lambda a: a.keystroke)
-        return ScriptRun(script, tuple(answers), errors)
+        return ScriptRun(script, tuple(answers), errors, tuple(infill))
+
+
+def _probe_lines(script: Script, count: int) -> list[int]:
+    """Offsets of up to ``count`` lines with code in the typed stretch, evenly spread."""
+    starts, offset = [], len(script.before)
+    for line in script.typed.split("\n"):
+        if line.strip() and not line.lstrip().startswith(("#", "//", "*")):
+            starts.append(offset)
+        offset += len(line) + 1
+    if count <= 0 or not starts:
+        return []
+    step = max(1, len(starts) // count)
+    return starts[::step][:count]

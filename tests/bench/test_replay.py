@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_replay import figures_by_language, main, run_replay
+from bench.bench_replay import figures_by_language, infill_by_language, main, run_replay
 from bench.replay.held_out import Stretch
 from bench.replay.judge import Shown, judge, typed_along
+from bench.replay.lsp_driver import Infill
 from bench.replay.typist import Pauses, type_stretch
 
 FIXTURE = """def area(r):
@@ -27,6 +28,7 @@ print(total)
 ANSWERS = {
     "total = ar": "ea(2) + area(3)",  # right: accepted in full
     "total = area(2) +": " area(4)",  # one word right: partly accepted
+    "return 3.14 * r * r": "total = area(2) + area(3)",  # the infill probe of the typed line
 }
 
 
@@ -70,7 +72,8 @@ def test_the_replay_through_the_language_server(stretch: Stretch, tmp_path: Path
     script = type_stretch(stretch, Pauses(cps=0))  # each answer awaited: deterministic
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     runs, counters = asyncio.run(
-        run_replay(scripted_server(tmp_path), env, [script], debounce_ms=0, ready_timeout_s=60))
+        run_replay(scripted_server(tmp_path), env, [script], debounce_ms=0, ready_timeout_s=60,
+                   infill_lines=1))
     figures = figures_by_language(runs)["python"]
     assert figures.typed_chars == 25
     assert (figures.shown, figures.accepted, figures.partial) == (2, 1, 1)
@@ -81,14 +84,19 @@ def test_the_replay_through_the_language_server(stretch: Stretch, tmp_path: Path
     assert (figures.breaking, figures.judged_for_parsing) == (0, 1)
     assert figures.latency_ms_p50 is not None
     assert counters["answeredFromCache"] >= 2  # "e", "a" typed along the first suggestion
+    # The typed line deleted and asked for explicitly, with the rest of the file after it.
+    assert runs[0].infill == (Infill("total = area(2) + area(3)", "total = area(2) + area(3)"),)
+    assert infill_by_language(runs)["python"] == {"probes": 1, "exact": 1, "exact_match": 1.0}
 
 
 def test_the_command_line_on_held_out_code(tmp_path: Path) -> None:
     out = tmp_path / "replay.json"
     command = " ".join(scripted_server(tmp_path))
     report = main(["--suites", "python", "--chars-per-package", "30", "--cps", "0",
-                   "--debounce-ms", "0", "--server-command", command, "--out", str(out)])
+                   "--debounce-ms", "0", "--infill-lines", "1", "--server-command", command,
+                   "--out", str(out)])
     assert json.loads(out.read_text())["figures"] == report["figures"]
     assert len(report["stretches"]) == 8  # one per held-out Python package
     assert all(s["errors"] == 0 and s["unclosed"] == "" for s in report["stretches"])
     assert report["figures"]["all"]["typed_chars"] >= 8 * 30
+    assert report["infill"]["all"]["probes"] == 8
