@@ -35,7 +35,7 @@ class ModelSpec:
     backend: Backend = "auto"
     device: Device = "auto"
     # A recipe with optional options, e.g. "int4-weight-only:algorithm=gptq:block_size=64";
-    # None: dynamic-int8 on the CPU, none (the fp16 graph) on a GPU.
+    # None: static-int8 on the CPU (deterministic under KV reuse), none (fp16) on a GPU.
     quantization: str | None = None
     context_tokens: int | None = field(default=None, metadata=_bounds(8))  # None: the model's
     max_new_tokens: int = field(default=64, metadata=_bounds(1))

@@ -25,7 +25,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_source_arguments(parser)
     parser.add_argument("--quantization", default=None, metavar="RECIPE[:KEY=VALUE...]",
                         help="none, dynamic-int8, static-int8 or int4-weight-only, with options "
-                             "(e.g. int4-weight-only:algorithm=gptq); default: dynamic-int8 on "
+                             "(e.g. int4-weight-only:algorithm=gptq); default: static-int8 on "
                              "CPU, none on CUDA")
     parser.add_argument("--device", default="auto", choices=DEVICES)
 

@@ -71,7 +71,7 @@ def test_export_prints_the_manifest_and_then_builds_nothing(tiny_codegen_dir):
     first = _codegend("export", "--model", str(tiny_codegen_dir), "--json", "--device", "cpu")
     assert first.returncode == 0, first.stderr
     manifest = json.loads(first.stdout)
-    assert manifest["stage"] == "dynamic-int8"
+    assert manifest["stage"] == "static-int8"  # the default CPU recipe
     assert Path(manifest["path"]).is_file()
     second = _codegend("export", "--model", str(tiny_codegen_dir), "--json", "--device", "cpu")
     assert json.loads(second.stdout)["built_now"] == []
