@@ -158,15 +158,16 @@ async def test_acceptance_counts_persist(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("fim", [False, True])
-async def test_one_request_per_completion_and_the_suffix_only_for_fim_models(fim) -> None:
+async def test_one_request_per_completion_with_the_suffix(fim) -> None:
     client = ScriptedClient(answers={"total =": "price"}, fill_in_the_middle=fim)
     service, _ = await _service(client)
     for text in ("total = █\nprint(total)\n", "total = █\nprint(total)\n# more\n"):
         await service.complete(_cursor(text), invoked=True, settings=QUICK, cacheable=False)
     first, second = client.requests  # one request per completion
     assert first.suffix == "\nprint(total)"  # before any answer: the model is not known yet
-    # The first answer said which model answered; the suffix goes only where it is used.
-    assert second.suffix == ("\nprint(total)\n# more" if fim else "")
+    # The first answer said which model answered: a model with FIM fills in front of the
+    # suffix, the others get a short one, which the daemon drafts tokens from.
+    assert second.suffix == "\nprint(total)\n# more"
 
 
 async def _loading_service(
