@@ -70,3 +70,14 @@ test("not found forgets the old model; no editor open renders without a language
   const view = renderStatus(run([{ kind: "server", params: { state: "ready" } }]), { enabled: true, language: "on" as const });
   assert.equal(view.text, "$(check) codegend: ready");
 });
+
+test("a daemon that restarts under a ready server shows as loading, with the server's reason", () => {
+  const restarting = run([
+    { kind: "server", params: { state: "ready", model: "default" } },
+    { kind: "server", params: { state: "loading", message: "the daemon stopped answering; starting it again" } },
+  ]);
+  const view = renderStatus(restarting, everywhere);
+  assert.equal(view.text, "$(sync~spin) codegend: loading default"); // not "ready" while it is not
+  assert.match(view.tooltip, /the daemon stopped answering; starting it again/);
+  assert.equal(view.severity, "normal"); // a passing state, not an error
+});
