@@ -12,6 +12,11 @@ decode step must read (weights except the embedding tables, plus the KV cache) d
 that bandwidth.
 
     python bench/bench_quantization.py [--threads 2] [--skip-speed] [--skip-quality]
+        [--speed-recipes R1,R2] [--rounds N] [--skip-ct2]
+
+``--rounds N`` times every recipe N times in turn (ABAB...) and keeps each one's median, so
+a machine shared with other work slows every row alike (how static and dynamic INT8 were
+compared for the default CPU recipe).
 
 Prints both tables; writes bench/results/quantization.json and quantization.png. By hand,
 not in CI (the 350M model takes minutes to build and export on two cores).
@@ -147,7 +152,8 @@ def decode_bytes(model_path: Path, shape: dict, positions: int) -> int:
     return weights + kv_cache
 
 
-def speed_table(threads: int, repeats: int) -> dict:
+def speed_table(threads: int, repeats: int, recipes: list[str] = SPEED_RECIPES,
+                rounds: int = 1, ct2: bool = True) -> dict:
     model_dir = build_random_model(RESULTS / "models" / "codegen-350m", CODEGEN_350M)
     resolved = resolve_model_source(str(model_dir))
     prompt, decode = 256, 32
@@ -155,36 +161,49 @@ def speed_table(threads: int, repeats: int) -> dict:
     # The floor uses the best bandwidth seen over the whole run (measured between rows):
     # other processes on a shared machine only ever make a measurement lower.
     bandwidths = [memory_read_bandwidth(threads)]
-    rows = []
-    for spec in SPEED_RECIPES:
+    artifacts = {}
+    for spec in recipes:
         name, options = parse_recipe(spec)
         started = time.monotonic()
-        artifact = build_onnx_model(resolved, name, options=options).artifact
+        artifacts[spec] = build_onnx_model(resolved, name, options=options).artifact
         print(f"  {spec}: artifact ready in {time.monotonic() - started:.0f} s", flush=True)
-        cost = measure_serving_cost(artifact.model_path, resolved.max_positions,
-                                    prompt_tokens=prompt, decode_tokens=decode,
-                                    repeats=repeats, threads=threads)
-        rows.append({"recipe": spec, "size_bytes": artifact.manifest["size_bytes"],
-                     **cost.as_dict(), "decode_read_bytes": decode_bytes(
-                         artifact.model_path, CODEGEN_350M, positions)})
+    measured: dict[str, list[dict]] = {spec: [] for spec in recipes}
+    for _ in range(rounds):  # in turn, so load from elsewhere falls on every recipe alike
+        for spec in recipes:
+            cost = measure_serving_cost(artifacts[spec].model_path, resolved.max_positions,
+                                        prompt_tokens=prompt, decode_tokens=decode,
+                                        repeats=repeats, threads=threads)
+            measured[spec].append(cost.as_dict())
+            bandwidths.append(memory_read_bandwidth(threads))
+    rows = [{"recipe": spec, "size_bytes": artifacts[spec].manifest["size_bytes"],
+             **_median_cost(measured[spec]), "rounds": measured[spec],
+             "decode_read_bytes": decode_bytes(artifacts[spec].model_path, CODEGEN_350M,
+                                               positions)} for spec in recipes]
+    if ct2:
+        ct2_cost = ctranslate2_cost(ctranslate2_dir(model_dir), threads, prompt, decode,
+                                    repeats)
+        embedding = CODEGEN_350M["vocab_size"] * CODEGEN_350M["n_embd"]  # int8: a byte each
+        kv_cache = CODEGEN_350M["n_layer"] * 2 * positions * CODEGEN_350M["n_embd"] * 4
+        rows.append({"recipe": "CTranslate2 int8", "threads": threads, "prompt_tokens": prompt,
+                     **ct2_cost, "decode_read_bytes": ct2_cost["size_bytes"] - embedding
+                     + kv_cache})
         bandwidths.append(memory_read_bandwidth(threads))
-    ct2 = ctranslate2_dir(model_dir)
-    cost = ctranslate2_cost(ct2, threads, prompt, decode, repeats)
-    embedding = CODEGEN_350M["vocab_size"] * CODEGEN_350M["n_embd"]  # int8: one byte each
-    kv_cache = CODEGEN_350M["n_layer"] * 2 * positions * CODEGEN_350M["n_embd"] * 4
-    rows.append({"recipe": "CTranslate2 int8", "threads": threads, "prompt_tokens": prompt,
-                 **cost, "decode_read_bytes": cost["size_bytes"] - embedding + kv_cache})
-    bandwidths.append(memory_read_bandwidth(threads))
     for row in rows:
         row["floor_s_per_token"] = row["decode_read_bytes"] / max(bandwidths)
     return {"model": "random CodeGen-350M shape", "threads": threads, "repeats": repeats,
             "bandwidth_bytes_per_s": bandwidths, "rows": rows}
 
 
+def _median_cost(rounds: list[dict]) -> dict:
+    """Each figure's median over the rounds (one round: that round's figures)."""
+    return {key: float(np.median([r[key] for r in rounds])) if isinstance(rounds[0][key], float)
+            else rounds[0][key] for key in rounds[0]}
+
+
 def print_speed(speed: dict) -> None:
     fp32 = speed["rows"][0]["decode_s_per_token"]
     print(f"\n{'recipe':36} {'size MB':>8} {'RSS MB':>7} {'TTFT ms':>8} {'ms/tok':>7} "
-          f"{'vs fp32':>7} {'floor ms':>8} {'vs floor':>8}")
+          f"{'vs 1st':>7} {'floor ms':>8} {'vs floor':>8}")
     for row in speed["rows"]:
         print(f"{row['recipe']:36} {row['size_bytes'] / 1e6:8.0f} {row['resident_mb']:7.0f} "
               f"{row['ttft_s'] * 1e3:8.0f} {row['decode_s_per_token'] * 1e3:7.1f} "
@@ -204,6 +223,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--speed-recipes", default=",".join(SPEED_RECIPES),
+                        help="the recipes the speed part times (the first is the baseline)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time every recipe this many times in turn; medians reported")
+    parser.add_argument("--skip-ct2", action="store_true", help="leave CTranslate2 out")
     parser.add_argument("--ct2-child", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--prompt-tokens", type=int, default=256, help=argparse.SUPPRESS)
     parser.add_argument("--decode-tokens", type=int, default=32, help=argparse.SUPPRESS)
@@ -228,7 +252,9 @@ def main() -> int:
         results["quality"] = {"model": what, **report.as_dict(), "ctranslate2_int8": ct2}
     if not args.skip_speed:
         print("speed: random CodeGen-350M-shaped model", flush=True)
-        results["speed"] = speed_table(args.threads, args.repeats)
+        results["speed"] = speed_table(args.threads, args.repeats,
+                                       args.speed_recipes.split(","), args.rounds,
+                                       not args.skip_ct2)
         print_speed(results["speed"])
     (RESULTS / "quantization.json").write_text(json.dumps(results, indent=2, default=str))
     return 0

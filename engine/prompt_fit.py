@@ -26,6 +26,9 @@ from codegend.engine.tokenizer import Tokenizer
 from codegend.engine.types import PromptParts
 
 SUFFIX_SHARE = 0.25  # of the budget, for the text after the cursor
+# A prefix longer than its budget starts at a paragraph (a line after a blank line) when one
+# lies within this share of the budget after the first line that fits (see _tail_lines).
+ANCHOR_SLACK = 0.125
 MIN_CONTEXT_TOKENS = 24  # below this much spare budget, context pieces are not worth it
 
 
@@ -86,17 +89,38 @@ def _tail_lines(text: str, tokenizer: Tokenizer, budget: int) -> tuple[str, list
         return text, ids, True
     if budget <= 0:
         return "", [], False
-    cut = starts[len(ids) - budget]  # the first character the budget can still hold
+    first = len(ids) - budget  # the first token the budget can still hold
+    cut = starts[first]
+    # Typing appends to the prefix, so its start moves a line at a time, and each move
+    # changes every token after it (the KV cache of the whole prefix is lost). Starting at
+    # a paragraph a little further on keeps the start where it is while several lines are
+    # typed. A pure function of the text: the same document state, the same prompt.
+    slack_end = starts[min(len(ids) - 1, first + int(budget * ANCHOR_SLACK))]
     while True:
         line_start = cut if cut == 0 or text[cut - 1] == "\n" else text.find("\n", cut) + 1
         if line_start in (0, len(text)):  # no whole line fits: cut the last one at a token
             tail = ids[-budget:]
             return tokenizer.decode(tail), tail, False
+        line_start = _paragraph_start(text, line_start, slack_end) or line_start
         kept = text[line_start:]
         kept_ids = tokenizer.encode(kept)
         if len(kept_ids) <= budget:  # re-encoded, a cut can merge differently: check
             return kept, kept_ids, False
         cut = line_start + 1
+
+
+def _paragraph_start(text: str, start: int, limit: int) -> int | None:
+    """The first line start in ``[start, limit]`` that follows a blank line."""
+    line = start
+    while line <= limit and line < len(text):
+        previous = text.rfind("\n", 0, line - 1) + 1
+        if not text[previous:line - 1].strip():
+            return line
+        end = text.find("\n", line)
+        if end < 0:
+            return None
+        line = end + 1
+    return None
 
 
 def _head_lines(text: str, tokenizer: Tokenizer, budget: int) -> tuple[str, list[int]]:

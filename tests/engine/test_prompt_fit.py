@@ -133,3 +133,20 @@ def test_the_tokenizer_equals_transformers_without_importing_it(tmp_path):
                                                  clean_up_tokenization_spaces=False)
     _, starts = ours.encode_with_offsets("ab\ncd é")
     assert starts[0] == 0 and all(a <= b for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_a_cut_prefix_starts_at_a_paragraph_and_stays_there_while_typing(tokenizer):
+    """Typing appends to the prefix; a start that moved with every line would change every
+    token after it. A paragraph start a little further on stays put for several lines."""
+    paragraphs = "".join(f"def f{i}(x):\n    y = x + {i}\n    return y * {i}\n\n"
+                         for i in range(60))
+    budget = 200
+    starts = []
+    for typed in range(12):  # the user types a new line of code at the end, line by line
+        prefix = paragraphs + "".join(f"z{j} = f{j}(1)\n" for j in range(typed)) + "z = "
+        fitted = fit_prompt(PromptParts(prefix), tokenizer, budget, None)
+        kept = prefix[-fitted.prefix_chars:]
+        assert kept.startswith("def f") and len(fitted.ids) <= budget
+        assert prefix[-fitted.prefix_chars - 2:-fitted.prefix_chars] == "\n\n"  # a paragraph
+        starts.append(len(prefix) - fitted.prefix_chars)
+    assert len(set(starts)) < len(starts) // 2  # the start moved far less often than typed
