@@ -5,7 +5,10 @@ confidence is read from the tokens of its first line with content (the part a us
 first, and the part the replay counts as accepted): ``SCORE`` names which summary of their
 log-probabilities is used, turned into a probability in [0, 1]. It was chosen by measurement
 on the typing replay of held-out code (``bench/calibrate_confidence.py``, which compares
-every summary in ``SCORES``), as was each model's default threshold.
+every summary in ``SCORES``; bench/results/confidence_calibration.png): the sum, i.e. the
+probability the model gives that line exactly as written. At equal shares of suggestions
+accepted it keeps the most accepted characters: it falls with each unsure token, where the
+mean forgives one wild guess among sure ones and the minimum ignores how many tokens hedge.
 
 An automatic suggestion below the model's ``min_confidence`` (its YAML, reported with every
 answer) is hidden; an explicit (Invoked) request still shows its best suggestion. A
@@ -32,10 +35,11 @@ SCORES: dict[str, LogprobSummary] = {
     "sum": sum,  # the probability of the whole line, exactly as written
     "first": lambda values: values[0],  # the first token alone
 }
-SCORE = "mean"  # chosen on the replay: see bench/calibrate_confidence.py and its figures
+SCORE = "sum"  # chosen on the replay: see bench/calibrate_confidence.py and its figures
 # The threshold of a model whose YAML sets no ``min_confidence``: calibrated on the replay
-# for the built-in models (bench/results/confidence_calibration.json).
-DEFAULT_MIN_CONFIDENCE = 0.5
+# for the built-in model builtin:tiny-py (bench/results/confidence_calibration.json):
+# the most accepted characters per typed character with >= 30% of shown suggestions accepted.
+DEFAULT_MIN_CONFIDENCE = 0.15
 
 
 def min_confidence(model: ModelInfo | None) -> float:

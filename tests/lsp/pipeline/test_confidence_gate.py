@@ -33,8 +33,9 @@ def test_the_score_reads_the_first_line_only() -> None:
     trace = trace_of(("x", LIKELY), (" + 1", LIKELY), ("\n", LIKELY), ("garbage", UNLIKELY))
     confidence = Confidence.of(trace, "x + 1\ngarbage")
     assert confidence.first_line == (LIKELY, LIKELY)  # the newline token starts at the end
-    assert confidence.score() == pytest.approx(0.9)
-    assert confidence.score(whole=True) < 0.5
+    assert confidence.score("mean") == pytest.approx(0.9)
+    assert confidence.score() == pytest.approx(0.81)  # the line exactly as written
+    assert confidence.score(whole=True) < 0.05
 
 
 def test_a_chunk_of_several_tokens_counts_each_token() -> None:
