@@ -20,7 +20,14 @@ of one embedded server.
         [--editors 1,4,16] [--seconds 15] [--cps 5] [--debounce-ms 75]
         [--max-new-tokens 16] [--backend auto]
 
-Prints a table and writes bench/results/daemon.json. Run by hand, not in CI.
+``--startup [ROUNDS]``: instead, time start-up to the first completion with a built artifact
+(``codegend serve``, ``codegend lsp --embedded``, ``codegend complete``; target 2 s on two
+cores); ``--trips N``: count the HTTP requests a thin ``codegend lsp`` makes per completion
+(target 1). Both measure from outside the processes (``daemon_startup.py``), so running this
+file with ``PYTHONPATH`` at an older checkout's package measures that version side by side.
+
+Prints a table and writes bench/results/daemon.json (daemon_startup.json for --startup and
+--trips). Run by hand, not in CI.
 """
 
 from __future__ import annotations
@@ -260,7 +267,15 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=5.0, help="characters typed per second")
     parser.add_argument("--debounce-ms", type=float, default=75.0)
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--startup", type=int, default=0, metavar="ROUNDS",
+                        help="time start-up to the first completion, ROUNDS times each")
+    parser.add_argument("--trips", type=int, default=0, metavar="N",
+                        help="count HTTP requests over N completions of a thin codegend lsp")
+    parser.add_argument("--label", default="", help="names this run in the JSON (e.g. before)")
     args = parser.parse_args()
+    if args.startup or args.trips:
+        startup_and_trips(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="codegend-bench-") as tmp:
         directory = Path(tmp)
@@ -284,6 +299,48 @@ def main() -> None:
             [sys.executable, "-m", "codegend", "lsp", "--embedded", "--config", str(config)],
             env, 4))
     report(rows, embedded_one, embedded_four, thin[0], args)
+
+
+def startup_and_trips(args: argparse.Namespace) -> None:
+    from bench import daemon_startup as measure
+
+    results: dict = {"label": args.label, "python_path": os.environ.get("PYTHONPATH", "")}
+    with tempfile.TemporaryDirectory(prefix="codegend-startup-") as tmp:
+        directory = Path(tmp)
+        model = (f"models:\n  - {{name: default, source: {json.dumps(args.source)}, "
+                 f"max_new_tokens: {args.max_new_tokens}}}\n")
+        if args.startup:
+            env, runtime = measure.env_for(directory, "startup")
+            config = directory / "startup.yaml"
+            config.write_text("server: {host: 127.0.0.1, port: 0}\n" + model)
+            results["startup"] = measure.startup_rows(config, env, runtime, args.source,
+                                                      directory, args.startup)
+            print(f"\nstart-up to the first completion (built artifact, {args.source}), "
+                  f"{args.startup} rounds {args.label}")
+            for row in results["startup"]:
+                print(f"  {row['what']:26} median {row['median_s']:6.2f} s   "
+                      f"min {row['min_s']:6.2f} s   {row['runs_s']}")
+        if args.trips:
+            env, _ = measure.env_for(directory, "daemon")
+            lsp_env, _ = measure.env_for(directory, "lsp")
+            daemon_port, proxy_port = measure.free_port(), measure.free_port()
+            daemon_config, lsp_config = directory / "daemon.yaml", directory / "lsp.yaml"
+            daemon_config.write_text(f"server: {{host: 127.0.0.1, port: {daemon_port}}}\n"
+                                     + model)
+            lsp_config.write_text(f"server: {{host: 127.0.0.1, port: {proxy_port}}}\n" + model)
+            (directory / "proxy.port").write_text(str(proxy_port))
+            results["trips"] = asyncio.run(measure.trips_per_completion(
+                daemon_config, lsp_config, daemon_port, directory / "proxy.port", env,
+                lsp_env, args.trips))
+            trips = results["trips"]
+            print(f"\nHTTP requests per completion (thin codegend lsp, {trips['completions']} "
+                  f"explicit completions, {trips['answered']} with an item) {args.label}: "
+                  f"{trips['trips_per_completion']}  {trips['trips']}")
+    name = f"daemon_startup-{args.label}.json" if args.label else "daemon_startup.json"
+    out = ROOT / "bench" / "results" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"written: {out}")
 
 
 def report(rows: list[dict], embedded_one: float, embedded_four: list[float], thin: float,

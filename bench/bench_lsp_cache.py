@@ -89,14 +89,14 @@ class Typist:
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
-        return {"n": 0, "p50": None, "p90": None, "p99": None}
+        return {"n": 0, "p50": None, "p90": None, "p95": None, "p99": None}
     ordered = sorted(values)
 
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
     return {"n": len(values), "p50": round(statistics.median(ordered), 3), "p90": at(0.9),
-            "p99": at(0.99)}
+            "p95": at(0.95), "p99": at(0.99)}
 
 
 def capabilities() -> types.ClientCapabilities:
@@ -277,10 +277,10 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{report['keystrokes']} keystrokes on {report['file']} at "
           f"{report['chars_per_second']}/s (+{report['line_pause_ms']} ms per line), "
           f"debounce {report['debounce_ms']} ms{mode}, {report['wall_s']} s")
-    print(f"{'latency (ms)':<14}{'n':>6}{'p50':>10}{'p90':>10}{'p99':>10}")
+    print(f"{'latency (ms)':<14}{'n':>6}{'p50':>10}{'p90':>10}{'p95':>10}{'p99':>10}")
     for kind, row in report["latency_ms"].items():
         cells = [f"{row[q]:>10.2f}" if row[q] is not None else f"{'-':>10}"
-                 for q in ("p50", "p90", "p99")]
+                 for q in ("p50", "p90", "p95", "p99")]
         print(f"{kind:<14}{row['n']:>6}" + "".join(cells))
     print("shares of requests: " + ", ".join(f"{k} {v:.1%}" for k, v in report["shares"].items()))
     print(f"chars typed along a suggestion {report['typed_along_chars']}, engine tokens "
