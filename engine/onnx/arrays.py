@@ -74,7 +74,7 @@ class TorchArrays:
                 torch.arange(start, total, dtype=torch.int64, device=device).unsqueeze(0))
 
     def copy(self, array):
-        return array.contiguous().clone()
+        return array.clone(memory_format=self._torch.contiguous_format)  # one copy, contiguous
 
     def host_float32(self, array) -> np.ndarray:
         return array.float().cpu().numpy()
