@@ -41,6 +41,9 @@ class CompletionRequest:
     # before the prefix when the whole prefix fits in the model's budget and room remains.
     context: tuple[str, ...] = ()
     top_logprobs: int = 0  # the likeliest tokens reported per position (OpenAI logprobs=N)
+    # A prefetch (the suggestion that would follow accepting the one shown): served only
+    # when no other request waits, and preempted by any that comes.
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class CompletionStream:
         """``produce(stream)``: the chunk iterator; it sets ``stream.model`` when it learns
         which model answers."""
         self.model: ModelInfo | None = None
+        # How the generation ended ("cancelled": e.g. a background request preempted), once
+        # the daemon said so; None while it runs or when the consumer closed it first.
+        self.finish_reason: str | None = None
         self._chunks = produce(self)
 
     def __aiter__(self) -> CompletionStream:

@@ -219,7 +219,8 @@ class DaemonCore:
             try:
                 job = scheduler.submit(_prompt(request), params,
                                        invoked=request.invoked,
-                                       document_key=request.document_key)
+                                       document_key=request.document_key,
+                                       background=request.background)
             except SchedulerClosed:
                 if attempt or self._closing:  # a swap unloaded it just now: retry on the new
                     raise

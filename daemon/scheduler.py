@@ -5,6 +5,11 @@ gets one scheduler that owns one engine thread. Requests wait in a small bounded
 explicit (Invoked) requests go before automatic ones, first come first served within each.
 A request is dropped before it costs compute when its client cancels it or a newer request
 from the same document supersedes it; a full queue answers "busy" instead of growing.
+
+Background requests (the language server's prefetch of the suggestion that would follow an
+accepted one) come last and give way: any other request preempts a running one (it is
+cancelled within one step) or takes the place of a queued one in a full queue, and they
+never supersede a request that is not in the background.
 """
 
 from __future__ import annotations
@@ -63,10 +68,11 @@ class Job:
     state: JobState = "queued"
     stats: GenerationStats = field(default_factory=GenerationStats)
     superseded: bool = False
+    background: bool = False  # a prefetch: runs only when no other request waits
 
     @property
     def order(self) -> tuple[int, int]:
-        return (0 if self.invoked else 1, self.seq)
+        return (0 if self.invoked else 2 if self.background else 1, self.seq)
 
 
 class EngineThread:
@@ -128,16 +134,18 @@ class ModelScheduler:
 
     def submit(
         self, prompt: str | PromptParts, params: SamplingParams, *, invoked: bool = False,
-        document_key: str | None = None,
+        document_key: str | None = None, background: bool = False,
     ) -> Job:
         if self._closing:
             raise SchedulerClosed(f"model {self.model!r} is being unloaded")
         if document_key is not None:
-            self._supersede(document_key)
+            self._supersede(document_key, background)
+        if not background:
+            self._preempt_background()
         if len(self._queue) >= self.max_queue:
             self.metrics.requests.labels(self.model, "busy").inc()
             raise QueueFull(self.model, len(self._queue))
-        job = Job(prompt, params, invoked, document_key, next(self._seq))
+        job = Job(prompt, params, invoked, document_key, next(self._seq), background=background)
         self._queue.append(job)
         self._queue_changed()
         self._idle.clear()
@@ -196,14 +204,29 @@ class ModelScheduler:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _supersede(self, document_key: str) -> None:
-        for job in [j for j in self._queue if j.document_key == document_key]:
+    def _supersede(self, document_key: str, background: bool = False) -> None:
+        """Drop the document's older requests; a background one drops only background ones."""
+        for job in [j for j in self._queue if j.document_key == document_key
+                    and (j.background or not background)]:
             job.superseded = True
             self._drop(job, "queued")
         running = self._running
-        if running is not None and running.document_key == document_key:
+        if running is not None and running.document_key == document_key and \
+                (running.background or not background):
             running.superseded = True
             self.cancel(running)
+
+    def _preempt_background(self) -> None:
+        """Make way for a request that is not in the background: stop a running background
+        job, and in a full queue drop the newest waiting one."""
+        running = self._running
+        if running is not None and running.background:
+            running.superseded = True
+            self.cancel(running)
+        waiting = [j for j in self._queue if j.background]
+        if waiting and len(self._queue) >= self.max_queue:
+            waiting[-1].superseded = True
+            self._drop(waiting[-1], "queued")
 
     def _drop(self, job: Job, stage: str) -> None:
         self._queue.remove(job)

@@ -3,7 +3,8 @@
 Built once per server (see ``server.build_server``) and passed to every handler through the
 server. It owns the daemon connection, the completion cache, the requests in flight, the
 token-count cache, document activity (for snippets) and the statistics, and runs one
-completion: cache → should we complete → debounce → pipeline.
+completion: cache → should we complete → debounce → pipeline. After a model answer it starts
+the prefetch of the suggestion that would follow its acceptance (``pipeline/prefetch``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from codegend.lsp.completion_items import without_control_characters
 from codegend.lsp.daemon_connection import DaemonConnection
 from codegend.lsp.inflight import InflightRequests, debounce
 from codegend.lsp.pipeline.completion_cache import CachedSuggestion, CompletionCache, Insertion
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.model_facts import ModelFacts
+from codegend.lsp.pipeline.prefetch import PrefetchTasks, cursor_after
 from codegend.lsp.pipeline.prompt import Snippet
 from codegend.lsp.pipeline.run import run_pipeline
 from codegend.lsp.pipeline.trigger import should_complete
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 # How long an explicit request waits for a loading model (a first start may build the
 # model's artifact); the user sees "loading" in the status meanwhile and can cancel.
 LOADING_WAIT_S = 120.0
+PREFETCH_JOIN_S = 1.0  # how long a request waits for the prefetch of its own position
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class CompletionService:
         self.inflight = InflightRequests()
         self.facts = ModelFacts()  # what the daemon's answers said of its models
         self.activity = DocumentActivity()
+        self.prefetch = PrefetchTasks()
+        self._prefetch_shown: dict[str, str] = {}  # uri -> prefetched suggestion last shown
         self.selected_model: str | None = None  # chosen through codegend/selectModel
         self.last_model: str | None = None  # the model that answered last
 
@@ -97,10 +103,12 @@ class CompletionService:
         self.activity.touched(uri, 0)
 
     def document_changed(self, uri: str, insertion: Insertion | None, line: int) -> None:
-        self.cache.document_changed(uri, insertion)
+        if not self.cache.document_changed(uri, insertion):
+            self.prefetch.cancel(uri)  # the suggestion it follows is gone
         self.activity.touched(uri, line)
 
     def document_closed(self, uri: str) -> None:
+        self.prefetch.cancel(uri)
         self.cache.forget(uri)
         self.activity.forget(uri)
 
@@ -136,8 +144,18 @@ class CompletionService:
         cacheable: bool,
     ) -> Suggestion | None:
         language = cursor.language
+        if cacheable and self.prefetch.aims_at(cursor.uri, cursor.line, cursor.column):
+            # Tab came before the prefetch was done: its answer is near, but a background
+            # job can wait behind other documents' requests, so not for long.
+            await self.prefetch.wait(cursor.uri, PREFETCH_JOIN_S)
         if cacheable and (hit := self.cache.lookup(cursor.uri, cursor.line, cursor.column)):
             self.counters.answered_from_cache += 1
+            if hit.prefetched and self._prefetch_shown.get(cursor.uri) != hit.shown_id:
+                # A follow-up on screen for the first time: prefetch what follows it too.
+                self._prefetch_shown[cursor.uri] = hit.shown_id
+                self.counters.answered_from_prefetch += 1
+                self.stats.record_shown(hit.model, language)
+                self._start_prefetch(cursor, hit, settings, snippets)
             return Suggestion(hit.remaining, hit.model, language, "cache", hit.shown_id)
         decision = should_complete(cursor, invoked)
         if not decision.complete:
@@ -170,7 +188,10 @@ class CompletionService:
             return None
         self.connection.report_success(result.model)
         self.last_model = result.model
-        if result.text is None:
+        # What an editor can insert ends at a control character: cache and prefetch from
+        # exactly that, or typing it (or Tab) would leave the cache off by the rest.
+        text = without_control_characters(result.text) if result.text else None
+        if not text:
             if result.gate is not None and not result.gate.show:
                 self.counters.hidden_unsure += 1
             else:
@@ -179,12 +200,60 @@ class CompletionService:
         self.counters.answered_by_model += 1
         shown_id = uuid.uuid4().hex[:12]
         if cacheable:
-            entry = CachedSuggestion(
-                cursor.line, cursor.column, result.text, result.model, shown_id
-            )
+            entry = CachedSuggestion(cursor.line, cursor.column, text, result.model, shown_id)
             self.cache.store(cursor.uri, entry)
+            self._start_prefetch(cursor, entry, settings, snippets)
         self.stats.record_shown(result.model, language)
-        return Suggestion(result.text, result.model, language, "model", shown_id)
+        return Suggestion(text, result.model, language, "model", shown_id)
+
+    def _start_prefetch(
+        self,
+        cursor: CursorContext,
+        shown: CachedSuggestion,
+        settings: Settings,
+        snippets: Callable[[], Sequence[Snippet]],
+    ) -> None:
+        """While ``shown`` is on screen at ``cursor``, compute what follows its acceptance."""
+        if settings.prefetch and shown.then is None:
+            after = cursor_after(cursor, shown.remaining)
+            self.prefetch.start(cursor.uri, (after.line, after.column),
+                                self._prefetch(after, shown.shown_id, settings, snippets))
+
+    async def _prefetch(
+        self,
+        after: CursorContext,
+        shown_id: str,
+        settings: Settings,
+        snippets: Callable[[], Sequence[Snippet]],
+    ) -> None:
+        """Compute, in the background, what the editor will ask for at ``after`` (the
+        document once the suggestion ``shown_id`` is accepted), and keep it as that
+        suggestion's follow-up."""
+        client = self.connection.client
+        if client is None or not should_complete(after, invoked=False).complete:
+            return
+        try:
+            result = await run_pipeline(
+                after,
+                client,
+                invoked=False,  # what the editor sends after Tab: an automatic request
+                max_completion=settings.max_completion,
+                facts=self.facts,
+                snippets=snippets(),
+                model_override=self.model_override(settings),
+                background=True,  # its tokens are counted apart, as prefetch_tokens
+            )
+        except Exception as err:  # a prefetch is a guess: its failure is nobody's problem
+            logger.debug("prefetch failed: %r", err)
+            return
+        self.counters.prefetch_tokens += result.generated_tokens
+        text = without_control_characters(result.text) if result.text else ""
+        if result.interrupted or not text:
+            return
+        follow_up = CachedSuggestion(after.line, after.column, text, result.model,
+                                     uuid.uuid4().hex[:12], prefetched=True)
+        if self.cache.attach(after.uri, shown_id, follow_up):
+            self.counters.prefetched += 1
 
     async def _engine_settled(self, invoked: bool) -> bool:
         """Whether to go on to the engine. While it loads, an automatic request answers
@@ -207,6 +276,7 @@ class CompletionService:
         self.stats.record_accepted(model, language, characters)
 
     async def aclose(self) -> None:
+        self.prefetch.cancel_all()
         self.inflight.cancel_all()
         self.stats.save()
         await self.connection.aclose()

@@ -30,6 +30,9 @@ class Settings:
     #                                        the line is empty; auto: multi-line only after a block
     #                                        opener or in an empty body
     model: str | None = None  # a model name that overrides routing by language
+    # While a suggestion is shown, compute in the background the one that follows its
+    # acceptance, so Tab brings the next ghost text from the cache (lsp/pipeline/prefetch).
+    prefetch: bool = True
 
     def language_enabled(self, language: str) -> bool:
         return self.enable and language not in self.disabled_languages
@@ -93,6 +96,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "debounce_ms": _as_debounce,
     "max_completion": _as_max_completion,
     "model": _as_optional_text,
+    "prefetch": _as_bool,
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 

@@ -40,6 +40,9 @@ class SessionCounters:
     empty: int = 0  # the model ran but post-processing left nothing
     hidden_unsure: int = 0  # the model answered but the confidence gate hid it
     generated_tokens: int = 0  # engine tokens streamed for this session's completions
+    prefetched: int = 0  # follow-up suggestions computed in the background and kept
+    prefetch_tokens: int = 0  # engine tokens those background requests streamed
+    answered_from_prefetch: int = 0  # of the cache's answers, follow-ups first shown
 
     def as_json(self) -> dict[str, int]:
         return {_camel(k): v for k, v in dataclasses.asdict(self).items()}

@@ -42,6 +42,7 @@ class EmbeddedClient:
         try:
             async for chunk in running.chunks():
                 yield chunk
+            stream.finish_reason = running.result().finish_reason
         finally:
             running.cancel()  # closed early or cancelled: stop the generation
 

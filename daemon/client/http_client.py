@@ -83,6 +83,7 @@ class HttpClient:
                         raise DaemonRequestError(int(event.get("status", 500)),
                                                  event["error"]["message"])
                     else:
+                        stream.finish_reason = event["result"]["finish_reason"]
                         return
         except httpx.TransportError as err:
             raise DaemonUnavailable(f"the daemon at {self.base_url} stopped answering "

@@ -69,6 +69,7 @@ class NativeCompletionBody(BaseModel):
     token_healing: bool = False
     context: Annotated[list[Text], Field(max_length=16)] = Field(default_factory=list)
     top_logprobs: int = Field(default=0, ge=0, le=5)
+    background: bool = False
     stream: bool = False
 
     def request(self) -> CompletionRequest:

@@ -9,6 +9,7 @@
  * trace.server) are the extension's own. */
 export const SERVER_KEYS: readonly string[] = [
   "enable", "disabledLanguages", "configPath", "debounceMs", "maxCompletion", "model",
+  "prefetch",
 ];
 
 /** What the server receives as initializationOptions and as the `codegend` section. */

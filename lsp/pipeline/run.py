@@ -60,6 +60,9 @@ class PipelineResult:
     stopped_early: bool  # a stop rule fired and the stream was cancelled
     gate: GateDecision | None = None  # None: nothing reached the gate (no text)
     confidence: Confidence | None = None  # the log-probabilities the gate judged
+    # The daemon stopped the generation before its end (a background request preempted):
+    # ``text`` is a cut-off answer, never to be shown or cached.
+    interrupted: bool = False
 
 
 @contextlib.asynccontextmanager
@@ -89,7 +92,9 @@ async def run_pipeline(
     snippets: Sequence[Snippet] = (),
     model_override: str | None = None,
     counters: SessionCounters | None = None,
+    background: bool = False,
 ) -> PipelineResult:
+    """``background``: a prefetch, which the daemon runs only when idle (see scheduler)."""
     mode = choose_mode(cursor, max_completion)
     known = facts.lookup(model_override, cursor.language, cursor.path)
     prompt = build_prompt(cursor, known, snippets)
@@ -104,6 +109,7 @@ async def run_pipeline(
         invoked=invoked,
         model=model_override,
         token_healing=True,  # the cursor often sits after a space or inside a word
+        background=background,
     )
     rule = stop_rule_for(mode, cursor.line_prefix)
     watcher = StreamingStop(rule, watch=mode == "block")
@@ -136,4 +142,6 @@ async def run_pipeline(
         mode, len(prompt.prefix), tokens, " (stopped early)" if watcher.fired else "",
         watcher.text,
     )
-    return PipelineResult(text, model, mode, tokens, watcher.fired, gate, confidence)
+    interrupted = getattr(stream, "finish_reason", None) == "cancelled"
+    return PipelineResult(text, model, mode, tokens, watcher.fired, gate, confidence,
+                          interrupted)

@@ -38,6 +38,9 @@ class ScriptedClient:
     loading_s: float = 0.0  # the model "loads" this long after the client is made
     extra_models: tuple[str, ...] = ()
     requests: list[CompletionRequest] = field(default_factory=list)
+    # Background requests (the service's prefetch after a shown suggestion) are kept apart,
+    # and the counters below count only the others.
+    prefetches: list[CompletionRequest] = field(default_factory=list)
     finished: int = 0
     cancelled: int = 0
     chunks_sent: int = 0
@@ -67,23 +70,25 @@ class ScriptedClient:
     async def _chunks(
         self, request: CompletionRequest, stream: CompletionStream
     ) -> AsyncIterator[CompletionChunk]:
-        self.requests.append(request)
+        (self.prefetches if request.background else self.requests).append(request)
         await asyncio.sleep(self.loading_left())  # like the daemon: requests wait for loading
         # Like the daemon: a model that failed to load refuses; an answer says its model.
         stream.model = await self.model_info(request.language, request.path, request.model)
         text = self.answer_for(request.prefix)
         done = False
+        counted = not request.background
         try:
             for start in range(0, len(text), self.chunk_chars):
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
-                self.chunks_sent += 1
+                self.chunks_sent += counted
                 yield CompletionChunk(text[start : start + self.chunk_chars], -0.1)
             done = True
-            self.finished += 1
+            self.finished += counted
+            stream.finish_reason = "stop"
         finally:
             if not done:
-                self.cancelled += 1
+                self.cancelled += counted
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         text = "".join([c.text async for c in self.stream(request)])

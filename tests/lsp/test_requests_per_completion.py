@@ -41,8 +41,10 @@ async def test_each_completion_is_one_http_request(tiny_model_dir: Path, tmp_pat
     runtime = tmp_path / "runtime"
     env = {**server_env(tmp_path), "CODEGEND_RUNTIME_DIR": str(runtime)}
     command = [sys.executable, "-m", "codegend", "lsp", "--config", str(config)]
-    client, _, statuses = await start_client(command, env=env,
-                                             initialization_options={"debounceMs": 0})
+    # Prefetch off: after each shown suggestion it sends one background request (the next
+    # suggestion, for Tab), which is not part of answering a completion.
+    client, _, statuses = await start_client(
+        command, env=env, initialization_options={"debounceMs": 0, "prefetch": False})
     try:
         await wait_for_status(statuses, "ready", timeout=120)
         url = read_runtime_info(runtime).url
