@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 # How long an explicit request waits for a loading model (a first start may build the
 # model's artifact); the user sees "loading" in the status meanwhile and can cancel.
 LOADING_WAIT_S = 120.0
-PREFETCH_JOIN_S = 1.0  # how long a request waits for the prefetch of its own position
+# How long a request waits for the prefetch of its own position. Its own request would mostly
+# queue where the prefetch does; the bound is for a background job that requests of other
+# documents keep pushing back.
+PREFETCH_JOIN_S = 3.0
 
 
 @dataclass(frozen=True)
