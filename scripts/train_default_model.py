@@ -276,10 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     elif (run_dir / COOLDOWN_NAME).exists():
         checkpoint = run_dir / COOLDOWN_NAME
 
-    from default_model.export import export_checkpoint, plot_loss
+    from default_model.export import export_checkpoint, plot_loss, write_heldout_list
 
     info = export_checkpoint(checkpoint, run_dir / "tokenizer", args.output, end_of_text_id)
     plot_loss(run_dir, args.output / "loss.png", args.model)
+    # The web model's held-out npm packages are not installed with codegend: it measures and
+    # calibrates on this project's own TypeScript (extension/src), which it never saw.
+    own_samples = sorted((REPO_ROOT / "extension" / "src").glob("*.ts")) \
+        if PRESETS[args.model].language == "web" else []
+    write_heldout_list(args.output, load_held_out(run_dir), own_samples)
     summary = {
         **info,
         "model": args.model,

@@ -16,6 +16,13 @@ from transformers import CodeGenForCausalLM, GenerationConfig
 from .training import ModelShape, load_checkpoint
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+HELDOUT_LIST = "heldout_files.txt"  # read by codegend.engine.quant.heldout
+# Held-out packages that a plain `pip install codegend` brings along (uvicorn needs click and
+# h11, the daemon's client is httpx), so `codegend eval` and static-INT8 calibration find
+# code the model never saw on any user's machine.
+INSTALLED_HELD_OUT = ("click", "h11", "httpx")
+HELDOUT_LIST_FILES = 12
+SAMPLES_DIR = "samples"
 
 
 def export_checkpoint(
@@ -69,3 +76,24 @@ def plot_loss(run_dir: Path, output: Path, title: str) -> None:
     figure.tight_layout()
     figure.savefig(output, dpi=110)
     plt.close(figure)
+
+
+def write_heldout_list(output_dir: Path, held_out: list, own_samples: list[Path]) -> list[str]:
+    """heldout_files.txt beside the model: the largest held-out files of packages every
+    install has (paths relative to site-packages) and, for languages whose held-out packages
+    are not installed with codegend, samples of this project's own code copied into the model
+    dir. Returns the listed names."""
+    names: list[str] = []
+    installed = sorted((f for f in held_out if f.package.lower() in INSTALLED_HELD_OUT),
+                       key=lambda f: (-len(f.text), f.relative))
+    names += [f.relative for f in installed[:HELDOUT_LIST_FILES]]
+    samples = output_dir / SAMPLES_DIR
+    if samples.exists():
+        shutil.rmtree(samples)
+    if own_samples:
+        samples.mkdir(parents=True)
+        for path in own_samples:
+            shutil.copyfile(path, samples / path.name)
+            names.append(f"{SAMPLES_DIR}/{path.name}")
+    (output_dir / HELDOUT_LIST).write_text("\n".join(names) + "\n", encoding="utf-8")
+    return names

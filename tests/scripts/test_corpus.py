@@ -78,3 +78,20 @@ def test_split_by_package_drops_training_copies_of_held_out_code(tmp_path: Path)
     rows = {r["package"]: r for r in json.loads((tmp_path / "manifest.json").read_text())
             ["packages"]}
     assert rows["beta"]["split"] == "held-out" and rows["gamma"]["files_kept"] == 1
+
+
+def test_heldout_list_names_installed_held_out_packages_and_copies_own_samples(
+        tmp_path: Path) -> None:
+    from default_model.export import write_heldout_list
+
+    held_out = [SourceFile("click", "click/core.py", "x" * 50),
+                SourceFile("click", "click/utils.py", "x" * 90),
+                SourceFile("rich", "rich/console.py", "x" * 900)]
+    sample = tmp_path / "stack.ts"
+    sample.write_text("export class Stack {}\n", encoding="utf-8")
+    out = tmp_path / "model"
+    out.mkdir()
+    names = write_heldout_list(out, held_out, [sample])
+    assert names == ["click/utils.py", "click/core.py", "samples/stack.ts"]
+    assert (out / "samples" / "stack.ts").read_text() == "export class Stack {}\n"
+    assert (out / "heldout_files.txt").read_text().split() == names
