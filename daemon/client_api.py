@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from codegend.engine.errors import CodegendError
 from codegend.engine.types import prompt_budget
 
 CompletionMode = Literal["line", "block"]
@@ -133,6 +134,14 @@ def describe_rejected_config(path: str, error: str) -> str:
     """One line for a rejected config edit: the error names the file itself (file, line,
     key), so the path is added only when it does not."""
     return error if path in error else f"{path}: {error}"
+
+
+class NoRoute(CodegendError):
+    """No route of the config serves the document's language (or file): not a failure, the
+    user's choice (the built-in config routes only the languages its models know). Every
+    client raises this same error, so the language server tells it apart in one place."""
+
+    code = "no_route"  # its error code over HTTP, which the HTTP client turns back into it
 
 
 class DaemonUnavailable(Exception):

@@ -20,7 +20,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from codegend.engine.errors import CodegendError
-from codegend.engine.model_source import DEFAULT_MODEL
+from codegend.engine.model_source import DEFAULT_MODEL, WEB_MODEL
 from codegend.engine.model_spec import ModelSpec
 from codegend.engine.quant.recipes import parse_recipe
 
@@ -99,12 +99,22 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# The languages (LSP ids) each built-in model was trained on.
+BUILTIN_ROUTES = (
+    RouteConfig(model="tiny-py", languages=("python",)),
+    RouteConfig(model="tiny-web", languages=("javascript", "javascriptreact", "typescript",
+                                             "typescriptreact", "vue")),
+)
+
+
 def default_config() -> DaemonConfig:
-    """One model, the built-in one, serving every language."""
+    """The built-in models, each serving the languages it was trained on, and no fallback:
+    a language neither knows gets no suggestion (the status says why) rather than junk."""
     return DaemonConfig(
         server=ServerConfig(),
-        models=(ModelSpec(name="default", source=DEFAULT_MODEL),),
-        routes=(RouteConfig(model="default"),),
+        models=(ModelSpec(name="tiny-py", source=DEFAULT_MODEL),
+                ModelSpec(name="tiny-web", source=WEB_MODEL)),
+        routes=BUILTIN_ROUTES,
     )
 
 

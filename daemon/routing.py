@@ -1,7 +1,9 @@
 """Which model serves a document: the first route whose languages and file globs match.
 
 A route with neither languages nor globs is a fallback and matches everything; routes are
-tried in the order the YAML lists them, so a fallback belongs last.
+tried in the order the YAML lists them, so a fallback belongs last. Without a fallback, a
+language no route names gets no model (:class:`NoRoute`), except a request that says nothing
+about its document (an OpenAI client naming no model), which gets the first model.
 """
 
 from __future__ import annotations
@@ -9,12 +11,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from pathlib import PurePath
 
+from codegend.daemon.client_api import NoRoute
 from codegend.daemon.config import DaemonConfig, RouteConfig
-from codegend.engine.errors import CodegendError
-
-
-class NoRoute(CodegendError):
-    """No route matches the document and the config has no fallback route."""
 
 
 def route_matches(route: RouteConfig, language: str, path: str | None) -> bool:
@@ -44,10 +42,12 @@ def pick_model(config: DaemonConfig, language: str, path: str | None = None) -> 
     for route in config.routes:
         if route_matches(route, language, path):
             return route.model
+    if not language and path is None and config.models:
+        return config.models[0].name
+    where = f" ({path})" if path else ""
     raise NoRoute(
-        f"no route serves language {language or '(none)'!r}"
-        + (f" for {path}" if path else "")
-        + "; add a fallback route (`- {model: NAME}`) to the config"
+        f"no model serves {language or 'this document'}{where}: route it to a model in the "
+        "config file (`routes:`), or add a fallback route (`- {model: NAME}`)"
     )
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from codegend.engine.errors import ModelSourceError
 
 BUILTIN_PREFIX = "builtin:"
-DEFAULT_MODEL = "builtin:tiny-py"
+DEFAULT_MODEL = "builtin:tiny-py"  # Python; what a command without --model loads
+WEB_MODEL = "builtin:tiny-web"  # JavaScript, TypeScript, JSX, TSX and Vue
 SUPPORTED_MODEL_TYPES = ("codegen",)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from codegend.daemon.client_api import CompletionClient, DaemonRestarting, ModelStatus
@@ -32,9 +32,24 @@ class EngineStatus:
     state: StatusState
     model: str | None = None
     message: str = ""
+    # The languages the daemon's routes serve, so that an editor can say "off for rust"
+    # before anyone types; None: every language (a fallback route), or not known yet.
+    languages: tuple[str, ...] | None = None
 
-    def as_json(self) -> dict[str, str | None]:
-        return {"state": self.state, "model": self.model, "message": self.message}
+    def as_json(self) -> dict[str, str | list[str] | None]:
+        return {"state": self.state, "model": self.model, "message": self.message,
+                "languages": None if self.languages is None else list(self.languages)}
+
+
+def served_languages(models: list[ModelStatus]) -> tuple[str, ...] | None:
+    """The languages some model is routed for; None when a fallback route serves them all
+    (or the models name none, as a test's fake may)."""
+    found: list[str] = []
+    for model in models:
+        if "*" in model.languages:
+            return None
+        found.extend(language for language in model.languages if language not in found)
+    return tuple(found) or None
 
 
 def describe_error(err: BaseException) -> str:
@@ -61,8 +76,10 @@ class DaemonConnection:
         self._retrying: asyncio.Task | None = None  # a failed open, tried again
         self._refreshing: asyncio.Task | None = None
         self.preferred_model: str | None = None  # the model the status is about, if chosen
+        self._languages: tuple[str, ...] | None = None  # as the daemon's models last said
 
     def _set(self, status: EngineStatus) -> None:
+        status = replace(status, languages=self._languages)
         if status.state == "loading":
             self._settled.clear()
         else:
@@ -175,6 +192,7 @@ class DaemonConnection:
                     await asyncio.sleep(POLL_SECONDS)
                     continue
                 return []
+            self._languages = served_languages(models)
             primary = _primary(models, self.preferred_model)
             if primary is None:
                 self._set(EngineStatus("failed", message="the configuration names no model"))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from codegend.daemon.client_api import NoRoute
 from codegend.lsp.completion_items import without_control_characters
 from codegend.lsp.daemon_connection import DaemonConnection
 from codegend.lsp.inflight import InflightRequests, debounce
@@ -80,6 +81,7 @@ class CompletionService:
         self.activity = DocumentActivity()
         self.prefetch = PrefetchTasks()
         self._prefetch_shown: dict[str, str] = {}  # uri -> prefetched suggestion last shown
+        self._unrouted_languages: set[str] = set()  # logged once each
         self.selected_model: str | None = None  # chosen through codegend/selectModel
         self.last_model: str | None = None  # the model that answered last
 
@@ -184,6 +186,12 @@ class CompletionService:
                 model_override=self.model_override(settings),
                 counters=self.counters,
             )
+        except NoRoute as err:  # the config's choice, not a failure: the status says so
+            if language not in self._unrouted_languages:
+                self._unrouted_languages.add(language)
+                logger.info("%s", err)
+            self.counters.unrouted += 1
+            return None
         except Exception as err:  # the engine's problem must never become the editor's
             logger.exception("completion failed")
             self.connection.report_failure(err, self.model_override(settings))

@@ -36,6 +36,7 @@ class SessionCounters:
     skipped_by_trigger: int = 0  # automatic triggers the rules said no to
     disabled: int = 0  # the setting or the language turned completion off
     unavailable: int = 0  # the engine was not ready or failed
+    unrouted: int = 0  # no model serves the document's language (the config routes none)
     cancelled: int = 0  # superseded by a newer request or cancelled by the client
     empty: int = 0  # the model ran but post-processing left nothing
     hidden_unsure: int = 0  # the model answered but the confidence gate hid it

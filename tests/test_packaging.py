@@ -23,13 +23,16 @@ def _expected_files() -> set[str]:
             if relative.parts[0] == "package_root" or "__pycache__" in relative.parts:
                 continue
             expected.add(f"{package}/{relative.as_posix()}")
-    for path in (ROOT / "engine/models/tiny-py").iterdir():
-        expected.add(f"codegend/engine/models/tiny-py/{path.name}")
+    for model in ("tiny-py", "tiny-web"):  # the built-in models, with their samples
+        for path in (ROOT / "engine/models" / model).rglob("*"):
+            if path.is_file():
+                relative = path.relative_to(ROOT / "engine").as_posix()
+                expected.add(f"codegend/engine/{relative}")
     expected |= {"codegend/__init__.py", "codegend/__main__.py"}
     return expected
 
 
-def test_the_wheel_carries_every_module_and_the_default_model(tmp_path):
+def test_the_wheel_carries_every_module_and_both_builtin_models(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path), str(ROOT)],

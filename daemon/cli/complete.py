@@ -13,6 +13,13 @@ from codegend.engine.errors import CodegendError
 from codegend.engine.model_spec import BACKENDS
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
+# The LSP language id of a file, by suffix, for the languages the built-in models serve.
+LANGUAGE_OF_SUFFIX = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascriptreact",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "typescriptreact",
+    ".vue": "vue",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,10 +79,11 @@ def decode_source(data: bytes, where: str) -> str:
         raise CodegendError(f"{where}: not UTF-8 text (byte {err.start})") from None
 
 
-def prefix_at(text: str, line: int | None, column: int | None, where: str) -> str:
-    """The text before 1-based (line, column); the whole text when no position is given."""
+def split_at(text: str, line: int | None, column: int | None, where: str) -> tuple[str, str]:
+    """The text before and after 1-based (line, column); all of it before when no position
+    is given."""
     if line is None:
-        return text
+        return text, ""
     lines = text.split("\n")
     if not 1 <= line <= len(lines):
         raise CodegendError(f"{where}: line {line} is outside the file (1..{len(lines)})")
@@ -84,17 +92,35 @@ def prefix_at(text: str, line: int | None, column: int | None, where: str) -> st
         raise CodegendError(
             f"{where}:{line}: column {column} is outside the line (1..{len(current) + 1})"
         )
-    return "\n".join(lines[: line - 1] + [current[: column - 1]])
+    before = "\n".join(lines[: line - 1] + [current[: column - 1]])
+    return before, text[len(before):]
+
+
+def builtin_model_for(path: Path) -> str:
+    """The built-in model the default config routes ``path``'s language to."""
+    from codegend.daemon.config import default_config
+    from codegend.daemon.routing import pick_model
+
+    language = LANGUAGE_OF_SUFFIX.get(path.suffix.lower())
+    if language is None:
+        raise CodegendError(f"{path}: no built-in model completes {path.suffix or 'these'} "
+                            "files; name one with --model")
+    config = default_config()
+    model = config.model(pick_model(config, language))
+    assert model is not None  # the built-in routes name the built-in models
+    return model.source
 
 
 def run(args: argparse.Namespace) -> int:
     from codegend.engine.loader import load_generator
-    from codegend.engine.types import SamplingParams
+    from codegend.engine.types import PromptParts, SamplingParams
 
+    suffix = ""
     if args.target:
         target = parse_target(args.target)
-        prefix = prefix_at(read_source(target.path), target.line, target.column,
-                           str(target.path))
+        prefix, suffix = split_at(read_source(target.path), target.line, target.column,
+                                  str(target.path))
+        args.model = args.model or builtin_model_for(target.path)
     else:
         prefix = decode_source(sys.stdin.buffer.read(), "stdin")
     spec = model_spec(args, backend=args.backend, world_size=args.world_size,
@@ -110,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         raise CodegendError(str(err)) from None
     generator = load_generator(spec)
     try:
-        for token in generator.generate(prefix, params):
+        # A model with a fill-in-the-middle template sees the code after the position too.
+        for token in generator.generate(PromptParts(prefix, suffix), params):
             sys.stdout.write(token.text)
             sys.stdout.flush()
     finally:

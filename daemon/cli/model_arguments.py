@@ -15,7 +15,8 @@ def add_model_source_arguments(parser: argparse.ArgumentParser) -> None:
     """Which model, and how many threads run it: every command that loads a model."""
     parser.add_argument("--model", default=None, metavar="SRC",
                         help="model directory, builtin:NAME, or cached hub id "
-                             "(default: the embedded builtin:tiny-py)")
+                             "(default: builtin:tiny-py; `complete FILE` takes the built-in "
+                             "model of the file's language)")
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads (default: physical cores)")
 

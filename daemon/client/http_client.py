@@ -2,8 +2,9 @@
 
 Transport failures (refused, reset, timed out) raise :class:`DaemonUnavailable`; refusals the
 daemon answers (busy, unknown model, invalid request) raise :class:`DaemonRequestError` with
-the daemon's one-line message. Closing a stream closes its connection, which the daemon sees
-as a disconnect and cancels the generation.
+the daemon's one-line message, except a language no route serves, which raises
+:class:`NoRoute` as the in-process core does. Closing a stream closes its connection, which
+the daemon sees as a disconnect and cancels the generation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from codegend.daemon.client_api import (
     DaemonUnavailable,
     ModelInfo,
     ModelStatus,
+    NoRoute,
     describe_rejected_config,
 )
 from codegend.engine.errors import CodegendError
@@ -80,8 +82,7 @@ class HttpClient:
                         yield CompletionChunk(event["text"], float(event["logprob"]),
                                               int(event.get("tokens", 1)))
                     elif event["type"] == "error":
-                        raise DaemonRequestError(int(event.get("status", 500)),
-                                                 event["error"]["message"])
+                        raise _refusal(int(event.get("status", 500)), event["error"])
                     else:
                         stream.finish_reason = event["result"]["finish_reason"]
                         return
@@ -124,9 +125,17 @@ class HttpClient:
         return response.json()
 
 
-def _request_error(response: httpx.Response) -> DaemonRequestError:
+def _request_error(response: httpx.Response) -> CodegendError:
     try:
-        message = response.json()["error"]["message"]
+        error = response.json()["error"]
+        error["message"]
     except (ValueError, KeyError, TypeError):
-        message = response.text[:200] or response.reason_phrase
-    return DaemonRequestError(response.status_code, f"daemon: {message}")
+        error = {"message": response.text[:200] or response.reason_phrase}
+    return _refusal(response.status_code, error)
+
+
+def _refusal(status: int, error: dict) -> CodegendError:
+    """The error a daemon's ``{"error": ...}`` answer stands for."""
+    if error.get("code") == NoRoute.code:
+        return NoRoute(error["message"])
+    return DaemonRequestError(status, f"daemon: {error['message']}")

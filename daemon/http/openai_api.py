@@ -11,8 +11,9 @@ codegend does with it, is listed in ``OPENAI.md`` beside this file.
 
 Differences from OpenAI, on purpose: ``temperature`` defaults to 0 (greedy, so the same
 context gives the same completion), ``max_tokens`` defaults to the model's configured
-``max_new_tokens``, ``model`` may be omitted to use the fallback route, and ``truncate: true``
-(a codegend extension) keeps the end of a prompt that is too long instead of answering 400.
+``max_new_tokens``, ``model`` may be omitted (the fallback route, else the first model), and
+``truncate: true`` (a codegend extension) keeps the end of a prompt that is too long instead
+of answering 400.
 """
 
 from __future__ import annotations

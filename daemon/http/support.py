@@ -23,10 +23,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from codegend.daemon.client_api import CompletionChunk
+from codegend.daemon.client_api import CompletionChunk, NoRoute
 from codegend.daemon.core import InvalidRequest, RunningCompletion, UnknownModel
 from codegend.daemon.registry import ModelUnavailable
-from codegend.daemon.routing import NoRoute
 from codegend.daemon.scheduler import QueueFull, SchedulerClosed
 from codegend.engine.errors import CodegendError
 
@@ -62,7 +61,9 @@ def status_of(err: BaseException) -> tuple[int, str, str | None]:
     request. An exception may name its own ``code`` (and ``param``) as attributes."""
     if isinstance(err, QueueFull):
         return 429, "rate_limit_error", "rate_limit_exceeded"
-    if isinstance(err, UnknownModel | NoRoute):
+    if isinstance(err, NoRoute):
+        return 404, "invalid_request_error", NoRoute.code
+    if isinstance(err, UnknownModel):
         return 404, "invalid_request_error", "model_not_found"
     if isinstance(err, ModelUnavailable | SchedulerClosed):
         return 503, "server_error", "model_unavailable"

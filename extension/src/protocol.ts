@@ -20,6 +20,8 @@ export interface StatusParams {
   state: ServerState;
   model?: string;
   message?: string;
+  /** The languages the daemon's routes serve; absent (null on the wire): every language. */
+  languages?: string[];
 }
 
 export interface ModelInfo {
@@ -43,10 +45,14 @@ export function parseStatusParams(value: unknown): StatusParams | undefined {
   if (typeof record.state !== "string" || !SERVER_STATES.has(record.state)) {
     return undefined;
   }
+  const languages = Array.isArray(record.languages)
+    ? record.languages.filter((language): language is string => typeof language === "string")
+    : undefined;
   return {
     state: record.state as ServerState,
     model: typeof record.model === "string" && record.model !== "" ? record.model : undefined,
     message: typeof record.message === "string" && record.message !== "" ? record.message : undefined,
+    ...(languages !== undefined ? { languages } : {}),
   };
 }
 

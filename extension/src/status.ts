@@ -1,6 +1,7 @@
 // What the status bar item says. A small state machine fed by the client's lifecycle and the
 // server's `codegend/status` notification, and a pure renderer. Every state either says what
 // codegend is doing or says what went wrong; none is left spinning without a cause.
+import { SERVED_LANGUAGES } from "./languages";
 import { StatusParams } from "./protocol";
 
 export type Phase =
@@ -17,6 +18,8 @@ export interface Status {
   phase: Phase;
   model?: string;
   message?: string;
+  /** The languages the daemon routes to a model, as the server last said; absent: all. */
+  languages?: readonly string[];
 }
 
 export type StatusEvent =
@@ -34,8 +37,8 @@ export function nextStatus(previous: Status, event: StatusEvent): Status {
     case "starting":
       return { phase: "starting", model: previous.model, message: event.message };
     case "server": {
-      const { state, model, message } = event.params;
-      return { phase: state, model: model ?? previous.model, message };
+      const { state, model, message, languages } = event.params;
+      return { phase: state, model: model ?? previous.model, message, ...(languages !== undefined ? { languages } : {}) };
     }
     case "notFound":
       return { phase: "notFound", message: event.message };
@@ -49,7 +52,20 @@ export function nextStatus(previous: Status, event: StatusEvent): Status {
 }
 
 /** Whether the active editor's language gets completions, and if not, why. */
-export type LanguageState = "on" | "disabled" | "unserved";
+export type LanguageState = "on" | "disabled" | "unserved" | "unrouted";
+
+/** The user's setting first, then the languages this extension serves, then the daemon's
+ * routes: a language no route names gets no model (the built-in config routes only Python
+ * and the web languages), which is a choice to explain, not an error. */
+export function languageState(status: Status, languageId: string, enabledBySettings: boolean): LanguageState {
+  if (!enabledBySettings) {
+    return "disabled";
+  }
+  if (!SERVED_LANGUAGES.includes(languageId)) {
+    return "unserved";
+  }
+  return status.languages === undefined || status.languages.includes(languageId) ? "on" : "unrouted";
+}
 
 /** Where the user is: the global switch and the language of the active editor. */
 export interface StatusContext {
@@ -106,9 +122,11 @@ export function renderStatus(status: Status, context: StatusContext): StatusView
   // ready
   const name = model ?? "ready";
   if (context.languageId !== undefined && context.language !== "on") {
-    const why = context.language === "disabled"
-      ? `Completions are off for ${context.languageId} (setting codegend.disabledLanguages).`
-      : `codegend does not complete ${context.languageId} files.`;
+    const why = {
+      disabled: `Completions are off for ${context.languageId} (setting codegend.disabledLanguages).`,
+      unserved: `codegend does not complete ${context.languageId} files.`,
+      unrouted: `No model serves ${context.languageId}: route it to a model in the codegend config file (routes:).`,
+    }[context.language];
     return view(`$(circle-slash) codegend: off for ${context.languageId}`, `${why}\n${CLICK}`,
       `codegend ready, off for ${context.languageId}`, "normal");
   }

@@ -1,9 +1,8 @@
 // The status bar item: holds the current Status and redraws it when the status, the settings
 // or the active editor change.
 import * as vscode from "vscode";
-import { SERVED_LANGUAGES } from "./languages";
 import { ExtensionSettings, isEnabledFor } from "./settings";
-import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "./status";
+import { INITIAL_STATUS, Status, StatusEvent, languageState, nextStatus, renderStatus } from "./status";
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -32,9 +31,9 @@ export class StatusBar implements vscode.Disposable {
     const view = renderStatus(this.current, {
       enabled: settings.enable,
       languageId,
-      language: languageId === undefined || isEnabledFor(settings, languageId)
-        ? (languageId === undefined || SERVED_LANGUAGES.includes(languageId) ? "on" : "unserved")
-        : "disabled",
+      language: languageId === undefined
+        ? "on"
+        : languageState(this.current, languageId, isEnabledFor(settings, languageId)),
     });
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;

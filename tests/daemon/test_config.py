@@ -170,11 +170,11 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path, monkeypa
     assert checked_token(resolve_config(None)) is None
 
 
-def test_without_a_file_the_builtin_model_serves_every_language(tmp_path: Path, monkeypatch):
+def test_without_a_file_the_builtin_models_serve_their_languages(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty-config-home"))
     assert resolve_config(None) == default_config()
-    assert default_config().models[0].source == "builtin:tiny-py"
-    assert default_config().routes[0].is_fallback
+    assert [m.source for m in default_config().models] == ["builtin:tiny-py", "builtin:tiny-web"]
+    assert not any(route.is_fallback for route in default_config().routes)
     user_file = tmp_path / "empty-config-home" / "codegend" / "config.yaml"
     user_file.parent.mkdir(parents=True)
     user_file.write_text(ISSUE_YAML.replace("16", "12"))

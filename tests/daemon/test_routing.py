@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codegend.daemon.config import parse_config
+from codegend.daemon.config import default_config, parse_config
 from codegend.daemon.routing import NoRoute, glob_matches, languages_of, pick_model
 
 CONFIG = parse_config("""\
@@ -44,8 +44,23 @@ def test_without_a_fallback_an_unrouted_language_is_a_clear_error():
     config = parse_config("models:\n  - {name: py, source: x}\nroutes:\n"
                           "  - {languages: [python], model: py}\n")
     assert pick_model(config, "python") == "py"
-    with pytest.raises(NoRoute, match="no route serves language 'go'.*fallback route"):
+    with pytest.raises(NoRoute, match="no model serves go: route it .*fallback route"):
         pick_model(config, "go")
+    with pytest.raises(NoRoute, match=r"no model serves this document \(/w/notes.txt\)"):
+        pick_model(config, "", "/w/notes.txt")
+    # A request that says nothing of its document (an OpenAI client naming no model).
+    assert pick_model(config, "") == "py"
+
+
+def test_the_builtin_config_routes_python_and_the_web_languages_and_nothing_else():
+    config = default_config()
+    assert pick_model(config, "python", "/w/app.py") == "tiny-py"
+    for language in ("javascript", "javascriptreact", "typescript", "typescriptreact", "vue"):
+        assert pick_model(config, language) == "tiny-web"
+    with pytest.raises(NoRoute, match="no model serves rust"):
+        pick_model(config, "rust", "/w/main.rs")
+    assert languages_of(config, "tiny-web") == ("javascript", "javascriptreact", "typescript",
+                                                "typescriptreact", "vue")
 
 
 def test_glob_rules():

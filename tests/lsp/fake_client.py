@@ -19,6 +19,7 @@ from codegend.daemon.client_api import (
     CompletionStream,
     ModelInfo,
     ModelStatus,
+    NoRoute,
 )
 
 
@@ -37,6 +38,7 @@ class ScriptedClient:
     failure: str | None = None  # model_info raises this (a model that failed to load)
     loading_s: float = 0.0  # the model "loads" this long after the client is made
     extra_models: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ("*",)  # what the routes give the model; others: NoRoute
     requests: list[CompletionRequest] = field(default_factory=list)
     # Background requests (the service's prefetch after a shown suggestion) are kept apart,
     # and the counters below count only the others.
@@ -58,6 +60,8 @@ class ScriptedClient:
     ) -> ModelInfo:
         if self.failure:
             raise RuntimeError(self.failure)
+        if "*" not in self.languages and language not in self.languages:
+            raise NoRoute(f"no model serves {language}: route it to a model")
         return ModelInfo(
             model or self.name, self.context_tokens, self.max_new_tokens,
             "starcoder-spm" if self.fill_in_the_middle else None, self.config_generation,
@@ -96,7 +100,7 @@ class ScriptedClient:
 
     async def models(self) -> list[ModelStatus]:
         state = "failed" if self.failure else "loading" if self.loading_left() else "ready"
-        first = ModelStatus(self.name, state, self.failure or "")
+        first = ModelStatus(self.name, state, self.failure or "", languages=self.languages)
         return [first] + [ModelStatus(n, "ready") for n in self.extra_models]
 
     async def aclose(self) -> None:

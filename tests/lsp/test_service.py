@@ -220,3 +220,19 @@ async def test_a_suggestion_the_model_is_unsure_of_is_hidden_unless_asked_for() 
     assert service.counters.empty == 0
     shown = await service.complete(_cursor("total = █"), invoked=True, settings=QUICK)
     assert shown is not None and shown.text == "price * count"
+
+
+async def test_a_language_no_model_serves_is_quiet_and_the_status_lists_the_served_ones() -> None:
+    client = ScriptedClient(answers={"fn main() {": "println!()", "total =": "price"},
+                            languages=("python", "vue"))
+    service, published = await _service(client)
+    await service.connection.refresh()
+    rust = CursorContext.from_marked_text("fn main() {█", uri="file:///w/main.rs",
+                                          language="rust")
+    for invoked in (False, True):
+        assert await service.complete(rust, invoked=invoked, settings=QUICK) is None
+    assert service.counters.unrouted == 2 and service.counters.unavailable == 0
+    assert published[-1].state == "ready" and published[-1].languages == ("python", "vue")
+    assert published[-1].as_json()["languages"] == ["python", "vue"]
+    python = await service.complete(_cursor("total = █"), invoked=False, settings=QUICK)
+    assert python is not None and published[-1].state == "ready"

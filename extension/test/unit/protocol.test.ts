@@ -7,6 +7,10 @@ test("status notifications are checked", () => {
     { state: "ready", model: "default", message: undefined });
   assert.deepEqual(parseStatusParams({ state: "failed", message: "boom", extra: 1 }),
     { state: "failed", model: undefined, message: "boom" });
+  assert.deepEqual(parseStatusParams({ state: "ready", languages: ["python", 3, "vue"] }),
+    { state: "ready", model: undefined, message: undefined, languages: ["python", "vue"] });
+  assert.deepEqual(parseStatusParams({ state: "ready", languages: null }),
+    { state: "ready", model: undefined, message: undefined });
   assert.equal(parseStatusParams({ state: "exploded" }), undefined);
   assert.equal(parseStatusParams({ model: "x" }), undefined);
   assert.equal(parseStatusParams(null), undefined);

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { INITIAL_STATUS, Status, StatusEvent, nextStatus, renderStatus } from "../../src/status";
+import { INITIAL_STATUS, Status, StatusEvent, languageState, nextStatus, renderStatus } from "../../src/status";
 
 const everywhere = { enabled: true, languageId: "python", language: "on" as const };
 
@@ -80,4 +80,22 @@ test("a daemon that restarts under a ready server shows as loading, with the ser
   assert.equal(view.text, "$(sync~spin) codegend: loading default"); // not "ready" while it is not
   assert.match(view.tooltip, /the daemon stopped answering; starting it again/);
   assert.equal(view.severity, "normal"); // a passing state, not an error
+});
+
+test("a language the daemon routes to no model is off, and says how to route it", () => {
+  const ready = run([{ kind: "server", params: { state: "ready", model: "tiny-py", languages: ["python", "vue"] } }]);
+  assert.equal(languageState(ready, "python", true), "on");
+  assert.equal(languageState(ready, "vue", true), "on");
+  assert.equal(languageState(ready, "rust", true), "unrouted");
+  assert.equal(languageState(ready, "rust", false), "disabled"); // the user's setting says more
+  assert.equal(languageState(ready, "json", true), "unserved");
+  const rust = renderStatus(ready, { enabled: true, languageId: "rust", language: languageState(ready, "rust", true) });
+  assert.equal(rust.text, "$(circle-slash) codegend: off for rust");
+  assert.match(rust.tooltip, /No model serves rust: route it .*config file/);
+  assert.equal(rust.severity, "normal");
+  // A fallback route (no list) serves every language; a restarting server has said nothing yet.
+  const everything = nextStatus(ready, { kind: "server", params: { state: "ready" } });
+  assert.equal(languageState(everything, "rust", true), "on");
+  const restarting = nextStatus(ready, { kind: "starting", message: "restarting" });
+  assert.equal(languageState(restarting, "rust", true), "on");
 });

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from codegend.daemon.cli.complete import builtin_model_for, split_at
 from codegend.daemon.cli.main import COMMANDS
+from codegend.engine.errors import CodegendError
 
 
 def _codegend(*args: str, stdin: str | None = None, cwd: Path | None = None):
@@ -57,6 +59,26 @@ def test_positions_outside_the_file_are_clear_errors(tiny_codegen_dir, tmp_path,
     result = _codegend("complete", "--model", str(tiny_codegen_dir), "--backend", "torch",
                        f"{_source(tmp_path)}:{position}")
     assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_position_splits_the_file_into_the_prefix_and_the_suffix():
+    text = "def add(a, b):\n    return a + b\n"
+    assert split_at(text, 1, 9, "f.py") == ("def add(", "a, b):\n    return a + b\n")
+    assert split_at(text, 3, 1, "f.py") == (text, "")
+    assert split_at(text, None, None, "f.py") == (text, "")
+
+
+def test_without_a_model_a_file_gets_the_builtin_model_of_its_language(tmp_path):
+    assert builtin_model_for(Path("app.py")) == "builtin:tiny-py"
+    assert builtin_model_for(Path("src/App.TSX")) == "builtin:tiny-web"
+    assert builtin_model_for(Path("App.vue")) == "builtin:tiny-web"
+    with pytest.raises(CodegendError, match=r"no built-in model completes \.rs files.*--model"):
+        builtin_model_for(Path("main.rs"))
+    rust = tmp_path / "main.rs"
+    rust.write_text("fn main() {\n")
+    result = _codegend("complete", str(rust))
+    assert result.returncode == 1 and "--model" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -7,6 +7,7 @@ the daemon through its runtime file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from codegend.daemon.client.connect import open_client
-from codegend.daemon.client_api import CompletionRequest, ModelInfo
+from codegend.daemon.client_api import CompletionRequest, ModelInfo, NoRoute
 from codegend.daemon.config import load_config
 from codegend.daemon.runtime_file import RuntimeInfo, write_runtime_info
 from codegend.engine.errors import CodegendError
@@ -111,6 +112,28 @@ async def test_models_errors_and_config_errors(client, config_file: Path):
     assert "server.port: expected a single value" in error
     assert (await client.complete(CompletionRequest(prefix="x", language="python"))).text \
         == "a" * 8
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+async def test_a_language_no_route_serves_is_the_same_error_through_both_clients(
+        embedded: bool, tmp_path: Path, parrots, runtime_dir: Path):
+    config_file = write_config(tmp_path / "codegend.yaml", two_model_yaml(
+        parrots, routes="  - {languages: [python], model: alpha}\n"))
+    with contextlib.ExitStack() as stack:
+        if not embedded:
+            url = stack.enter_context(serve_in_thread(load_config(config_file)))
+            write_runtime_info(RuntimeInfo(url, os.getpid(), str(config_file), time.time()))
+        client = await open_client(config_file, embedded=embedded)
+        try:
+            with pytest.raises(NoRoute, match="no model serves rust"):
+                await client.complete(CompletionRequest(prefix="fn main", language="rust"))
+            with pytest.raises(NoRoute, match="no model serves rust"):
+                async for _ in client.stream(CompletionRequest(prefix="fn", language="rust")):
+                    pass
+            assert (await client.complete(CompletionRequest(prefix="x", language="python"))) \
+                .text == "a" * 8
+        finally:
+            await client.aclose()
 
 
 async def test_a_config_path_that_does_not_exist_is_a_clear_error(tmp_path: Path):
