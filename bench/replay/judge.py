@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from bench.replay.typist import Script
-from codegend.lsp.pipeline.confidence_gate import content_end
 from codegend.lsp.pipeline.postprocess.drop_syntax_breaking import parses
+from codegend.lsp.pipeline.stop_rules import content_end
 
 WORD_END = re.compile(r"\s*(?:\w+|[^\w\s]+)")
 

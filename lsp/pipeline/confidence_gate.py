@@ -23,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from codegend.daemon.client_api import CompletionChunk, ModelInfo
-from codegend.lsp.pipeline.indentation import is_blank
-from codegend.lsp.pipeline.stop_rules import AfterParenStop, StopRule
+from codegend.lsp.pipeline.stop_rules import AfterParenStop, StopRule, content_end
 
 LogprobSummary = Callable[[Sequence[float]], float]
 
@@ -47,18 +46,6 @@ def min_confidence(model: ModelInfo | None) -> float:
     if model is None or model.min_confidence is None:
         return DEFAULT_MIN_CONFIDENCE
     return model.min_confidence
-
-
-def content_end(text: str) -> int:
-    """Where the first line with content ends in ``text`` (blank lines before it included)."""
-    start = 0
-    while True:
-        end = text.find("\n", start)
-        if end < 0:
-            return len(text)
-        if not is_blank(text[start:end]):
-            return end
-        start = end + 1
 
 
 class LogprobTrace:

@@ -9,7 +9,7 @@ The request is the only trip to the daemon: it carries the text around the curso
 daemon cuts it to the model's token budget. What the answer says of the model (its facts)
 is kept in ``ModelFacts`` and shapes the next request for the same document.
 
-Where the completion ends is decided once, by ``stop_rule_for``: the same rule watches the
+Where the completion ends is decided once, by ``completion_end``: the same rule watches the
 stream and cuts in post-processing. A line ends at its first newline in the engine itself
 (the request's mode says so), so only a block's end, which depends on indentation the engine
 does not judge, is watched while tokens stream.
@@ -42,7 +42,7 @@ from codegend.lsp.pipeline.indentation import detect_indent_style
 from codegend.lsp.pipeline.model_facts import ModelFacts
 from codegend.lsp.pipeline.postprocess import Candidate, PostprocessContext, postprocess
 from codegend.lsp.pipeline.prompt import Snippet, build_prompt
-from codegend.lsp.pipeline.stop_rules import StreamingStop, stop_rule_for
+from codegend.lsp.pipeline.stop_rules import StreamingStop, completion_end
 from codegend.lsp.settings import MaxCompletion
 from codegend.lsp.stats import SessionCounters
 
@@ -95,7 +95,8 @@ async def run_pipeline(
     background: bool = False,
 ) -> PipelineResult:
     """``background``: a prefetch, which the daemon runs only when idle (see scheduler)."""
-    mode = choose_mode(cursor, max_completion)
+    mode, rule = completion_end(choose_mode(cursor, max_completion), cursor.line_prefix,
+                                cursor.line_suffix, invoked)
     known = facts.lookup(model_override, cursor.language, cursor.path)
     prompt = build_prompt(cursor, known, snippets)
     request = CompletionRequest(
@@ -111,7 +112,6 @@ async def run_pipeline(
         token_healing=True,  # the cursor often sits after a space or inside a word
         background=background,
     )
-    rule = stop_rule_for(mode, cursor.line_prefix)
     watcher = StreamingStop(rule, watch=mode == "block")
     tokens = 0
     trace = LogprobTrace()
@@ -129,7 +129,7 @@ async def run_pipeline(
     if answered is not None:
         facts.learn(model_override, cursor.language, cursor.path, answered)
     model = model_override or (answered or known or _UNKNOWN).name
-    context = PostprocessContext(cursor, mode, rule, _indent_style(cursor))
+    context = PostprocessContext(cursor, mode, rule, _indent_style(cursor), invoked)
     item = postprocess(Candidate(watcher.text), context)
     text, gate, confidence = item.text if item else None, None, None
     if text is not None:

@@ -1,6 +1,7 @@
 """Where a completion ends, for its mode: the first newline of a single line, or the first
 line that dedents below the block it started in (after an open parenthesis, the first line
-unless it is empty). The one place the language server decides it.
+unless it is empty); and for an explicit request on a blank line, the first line with
+content. The one place the language server decides it.
 
 A block's rule runs while tokens stream in, so the generation is cancelled as soon as it
 fires instead of running to its token budget; post-processing (``cut_at_stop``) cuts with
@@ -30,6 +31,31 @@ class LineStop:
     def cut_index(self, text: str) -> int | None:
         index = text.find("\n")
         return index if index >= 0 else None
+
+
+def content_end(text: str) -> int:
+    """Where the first line with content ends in ``text`` (blank lines before it included)."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            return len(text)
+        if not is_blank(text[start:end]):
+            return end
+        start = end + 1
+
+
+@dataclass(frozen=True)
+class FirstContentLine:
+    """An explicit request on a blank line: one line, the first with content. The model
+    often writes more blank lines first (a blank line is a likely next line), where a line's
+    newline stop would answer nothing; the user asked for code on this line, so those blank
+    lines are skipped (``skip_blank_lines`` drops them) and the line after them is the answer.
+    """
+
+    def cut_index(self, text: str) -> int | None:
+        end = content_end(text)
+        return end if end < len(text) else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,22 @@ class AfterParenStop:
 
 def ends_with_open_paren(line_prefix: str) -> bool:
     return line_prefix.rstrip().endswith("(")
+
+
+def explicit_on_blank_line(mode: CompletionMode, line_prefix: str, line_suffix: str,
+                           invoked: bool) -> bool:
+    """Whether :class:`FirstContentLine` replaces a line's newline stop."""
+    return invoked and mode == "line" and is_blank(line_prefix) and is_blank(line_suffix)
+
+
+def completion_end(mode: CompletionMode, line_prefix: str, line_suffix: str,
+                   invoked: bool) -> tuple[CompletionMode, StopRule]:
+    """The mode to ask the engine for and the rule that ends the completion. An explicit
+    request on a blank line asks for a block (the engine must not end the answer at a blank
+    line the model writes first) and keeps its first line with content."""
+    if explicit_on_blank_line(mode, line_prefix, line_suffix, invoked):
+        return "block", FirstContentLine()
+    return mode, stop_rule_for(mode, line_prefix)
 
 
 def stop_rule_for(mode: CompletionMode, line_prefix: str) -> StopRule:

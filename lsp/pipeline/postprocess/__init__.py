@@ -18,11 +18,13 @@ from codegend.lsp.pipeline.postprocess.drop_empty import drop_empty
 from codegend.lsp.pipeline.postprocess.drop_suffix_repeat import drop_suffix_repeat
 from codegend.lsp.pipeline.postprocess.drop_syntax_breaking import drop_syntax_breaking
 from codegend.lsp.pipeline.postprocess.normalize_indentation import normalize_indentation
+from codegend.lsp.pipeline.postprocess.skip_blank_lines import skip_blank_lines
 from codegend.lsp.pipeline.postprocess.trim_repetition import trim_repetition
 from codegend.lsp.pipeline.postprocess.trim_suffix_overlap import trim_suffix_overlap
 
 POSTPROCESSORS: tuple[tuple[str, Postprocessor], ...] = (
     ("cut_at_stop", cut_at_stop),
+    ("skip_blank_lines", skip_blank_lines),
     ("trim_repetition", trim_repetition),
     ("drop_suffix_repeat", drop_suffix_repeat),
     ("trim_suffix_overlap", trim_suffix_overlap),

@@ -8,7 +8,7 @@ from typing import Protocol
 from codegend.daemon.client_api import CompletionMode
 from codegend.lsp.pipeline.cursor import CursorContext
 from codegend.lsp.pipeline.indentation import IndentStyle
-from codegend.lsp.pipeline.stop_rules import StopRule, stop_rule_for
+from codegend.lsp.pipeline.stop_rules import StopRule, completion_end
 
 SUFFIX_LINES = 20  # lines after the cursor the rules compare against
 
@@ -24,6 +24,7 @@ class PostprocessContext:
     mode: CompletionMode
     stop_rule: StopRule  # where the completion ends (the pipeline's one choice for the mode)
     indent_style: IndentStyle | None = None  # the document's; None: not known yet
+    invoked: bool = False  # the user asked explicitly (an automatic suggestion otherwise)
 
     @classmethod
     def for_cursor(
@@ -31,9 +32,11 @@ class PostprocessContext:
         cursor: CursorContext,
         mode: CompletionMode,
         indent_style: IndentStyle | None = None,
+        invoked: bool = False,
     ) -> PostprocessContext:
         """The context of a completion at ``cursor``, its stop rule chosen for ``mode``."""
-        return cls(cursor, mode, stop_rule_for(mode, cursor.line_prefix), indent_style)
+        mode, rule = completion_end(mode, cursor.line_prefix, cursor.line_suffix, invoked)
+        return cls(cursor, mode, rule, indent_style, invoked)
 
     @property
     def line_prefix(self) -> str:

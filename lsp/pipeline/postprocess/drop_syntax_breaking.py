@@ -5,7 +5,9 @@ Python only, with the standard library's parser: the top-level statement around 
 ``def`` or ``class`` with its decorators' target and any ``else``/``except`` arms) is parsed
 as it is and with the completion inserted. If it parsed before and does not after, the
 completion is dropped: accepting it would break the file. When it did not parse before (the
-user is mid-statement) nothing is claimed and the completion passes.
+user is mid-statement) nothing is claimed and the completion passes. An explicitly requested
+completion that ends by opening a block (``if line:``) is judged with a body under it: the
+user asked for a line there and writes the body next, so the header alone is not breakage.
 
 JavaScript and TypeScript are not checked: no well-kept parser is importable here without a
 Node.js process per completion, which costs more than the completion itself.
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 
 from codegend.lsp.pipeline.cursor import CursorContext, strip_line_ending
 from codegend.lsp.pipeline.indentation import is_blank
+from codegend.lsp.pipeline.languages import strip_line_comment
 from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
 
 # Lines at column 0 that still belong to the statement above them: its other arms, its
@@ -57,9 +60,18 @@ def statement_span(lines: Sequence[str], line: int) -> tuple[int, int]:
     return start, end
 
 
-def breaks_parsing(cursor: CursorContext, completion: str) -> bool:
+def with_placeholder_body(line: str) -> str:
+    """``line`` and, when it opens a block, a ``pass`` one level deeper under it."""
+    if not strip_line_comment(line, "python").rstrip().endswith(":"):
+        return line
+    indent = line[: len(line) - len(line.lstrip())]
+    deeper = indent + ("\t" if "\t" in indent else "    ")
+    return f"{line}\n{deeper}pass"
+
+
+def breaks_parsing(cursor: CursorContext, completion: str, *, body_follows: bool = False) -> bool:
     """True when the statement around ``cursor`` parses without ``completion`` and does not
-    with it inserted at the cursor."""
+    with it inserted at the cursor (``body_follows``: with a body under a block it opens)."""
     start, end = statement_span(cursor.lines, cursor.line)
     if end - start > MAX_BLOCK_LINES:
         return False
@@ -70,10 +82,13 @@ def breaks_parsing(cursor: CursorContext, completion: str) -> bool:
     if not parses(original):
         return False
     edited = cursor.line_prefix + completion + cursor.line_suffix
+    if body_follows:
+        edited = with_placeholder_body(edited)
     return not parses("\n".join(head + [edited] + tail) + "\n")
 
 
 def drop_syntax_breaking(item: Candidate, context: PostprocessContext) -> Candidate | None:
     if context.cursor.language != "python":
         return item
-    return None if breaks_parsing(context.cursor, item.text) else item
+    breaks = breaks_parsing(context.cursor, item.text, body_follows=context.invoked)
+    return None if breaks else item

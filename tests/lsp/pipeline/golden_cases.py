@@ -2,11 +2,11 @@
 
 A fixture is a few ``key: value`` headers (``rule`` — the post-processor the case pins;
 optional ``language``, default python; optional ``mode``, otherwise chosen by the completion
-mode stage; optional ``expect: unchanged`` for a case that pins that the rule leaves correct
-text alone, as a regression guard) and three sections: ``=== document`` with the cursor
-marked by ``█``, ``=== model`` (the raw model output) and ``=== expected`` (the text that
-would be shown, or ``<dropped>``). ``⇥`` stands for a tab. A section's text is its lines
-joined by newlines.
+mode stage; optional ``invoked: true`` for an explicit request; optional ``expect: unchanged``
+for a case that pins that the rule leaves correct text alone, as a regression guard) and
+three sections: ``=== document`` with the cursor marked by ``█``, ``=== model`` (the raw
+model output) and ``=== expected`` (the text that would be shown, or ``<dropped>``). ``⇥``
+stands for a tab. A section's text is its lines joined by newlines.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class GoldenCase:
     rule: str
     language: str
     mode: str | None
+    invoked: bool  # an explicit request (an automatic one otherwise)
     unchanged: bool  # the rule must leave the model's text as it is
     document: str
     model_output: str
@@ -54,6 +55,7 @@ def parse_case(path: Path) -> GoldenCase:
         rule=headers["rule"],
         language=headers.get("language", "python"),
         mode=headers.get("mode"),
+        invoked=headers.get("invoked") == "true",
         unchanged=headers.get("expect") == "unchanged",
         document="\n".join(sections["document"]),
         model_output="\n".join(sections["model"]),

@@ -11,11 +11,10 @@ from codegend.lsp.pipeline.confidence_gate import (
     DEFAULT_MIN_CONFIDENCE,
     Confidence,
     LogprobTrace,
-    content_end,
     judge,
     min_confidence,
 )
-from codegend.lsp.pipeline.stop_rules import AfterParenStop, BlockStop, LineStop
+from codegend.lsp.pipeline.stop_rules import AfterParenStop, BlockStop, LineStop, content_end
 
 
 def trace_of(*chunks: tuple[str, float] | tuple[str, float, int]) -> LogprobTrace:

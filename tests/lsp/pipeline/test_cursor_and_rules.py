@@ -6,7 +6,15 @@ import pytest
 
 from codegend.lsp.pipeline.completion_mode import choose_mode
 from codegend.lsp.pipeline.cursor import CursorContext, client_units_before, locate_cursor
-from codegend.lsp.pipeline.stop_rules import BlockStop, LineStop, StreamingStop
+from codegend.lsp.pipeline.postprocess import postprocess
+from codegend.lsp.pipeline.postprocess.context import Candidate, PostprocessContext
+from codegend.lsp.pipeline.stop_rules import (
+    BlockStop,
+    FirstContentLine,
+    LineStop,
+    StreamingStop,
+    explicit_on_blank_line,
+)
 from codegend.lsp.pipeline.trigger import should_complete
 from codegend.lsp.positions import UTF8, UTF16
 from codegend.lsp.settings import Settings, settings_from_json
@@ -94,6 +102,24 @@ def test_block_stop_fires_while_streaming_only_once_the_dedent_is_certain() -> N
     assert fired_at.index(True) == 6  # "de" at column 0 is the first proof of a dedent
     cut = watcher.rule.cut_index(watcher.text)
     assert watcher.text[:cut] == "return x\n\n      # more"
+
+
+def test_an_explicit_request_on_a_blank_line_answers_its_first_line_with_content() -> None:
+    assert explicit_on_blank_line("line", "    ", "", invoked=True)
+    assert not explicit_on_blank_line("line", "    ", "", invoked=False)
+    assert not explicit_on_blank_line("line", "x = ", "", invoked=True)
+    assert not explicit_on_blank_line("block", "", "", invoked=True)
+    watcher = StreamingStop(FirstContentLine())
+    fired_at = [watcher.feed(piece) for piece in ["\n", "  \n", "    if x", ":", "\n", "y"]]
+    assert fired_at.index(True) == 4  # the first line with content is complete
+    cursor = CursorContext.from_marked_text("def f(x):\n    y = x\n█\n    return y\n")
+    context = PostprocessContext(cursor, "block", FirstContentLine(), invoked=True)
+    shown = postprocess(Candidate(watcher.text), context)
+    assert shown == Candidate("    if x:")  # judged with a body under it: it is asked for
+    indented = CursorContext.from_marked_text("def f(x):\n    y = x\n    █\n    return y\n")
+    context = PostprocessContext(indented, "block", FirstContentLine(), invoked=True)
+    assert postprocess(Candidate("\n\n    y += 1\n"), context) == Candidate("y += 1")
+    assert postprocess(Candidate("\n\n  \n"), context) is None  # only blank lines
 
 
 def test_settings_convert_from_camel_case() -> None:

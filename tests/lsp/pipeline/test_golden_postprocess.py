@@ -24,7 +24,7 @@ def _run(case: GoldenCase, skip: tuple[str, ...] = ()) -> str | None:
     cursor = CursorContext.from_marked_text(case.document, language=case.language)
     mode = case.mode or choose_mode(cursor, "auto")
     style = detect_indent_style(cursor.lines)
-    context = PostprocessContext.for_cursor(cursor, mode, style)
+    context = PostprocessContext.for_cursor(cursor, mode, style, case.invoked)
     result = postprocess(Candidate(case.model_output), context, skip=skip)
     return None if result is None else result.text
 
@@ -49,7 +49,8 @@ def test_golden_case_rule_leaves_correct_text_alone(case: GoldenCase) -> None:
     """A regression case: the rule it names sees the text and must not change it."""
     cursor = CursorContext.from_marked_text(case.document, language=case.language)
     mode = case.mode or choose_mode(cursor, "auto")
-    context = PostprocessContext.for_cursor(cursor, mode, detect_indent_style(cursor.lines))
+    context = PostprocessContext.for_cursor(cursor, mode, detect_indent_style(cursor.lines),
+                                            case.invoked)
     rule = dict(POSTPROCESSORS)[case.rule]
     assert rule(Candidate(case.model_output), context) == Candidate(case.model_output)
 

@@ -51,6 +51,17 @@ def test_breaks_parsing(text: str, completion: str, breaks: bool) -> None:
     assert breaks_parsing(cursor, completion) is breaks
 
 
+def test_a_block_header_breaks_an_automatic_suggestion_but_not_an_explicit_one() -> None:
+    cursor = CursorContext.from_marked_text("def f(x):\n    y = x\n█\n    return y\n")
+    assert breaks_parsing(cursor, "    if y:")
+    assert not breaks_parsing(cursor, "    if y:  # positive", body_follows=True)
+    assert breaks_parsing(cursor, "    else:", body_follows=True)  # no `if` to belong to
+    automatic = PostprocessContext.for_cursor(cursor, "line")
+    assert drop_syntax_breaking(Candidate("    if y:"), automatic) is None
+    explicit = PostprocessContext(cursor, "line", automatic.stop_rule, invoked=True)
+    assert drop_syntax_breaking(Candidate("    if y:"), explicit) == Candidate("    if y:")
+
+
 def test_other_languages_are_not_parsed() -> None:
     cursor = CursorContext.from_marked_text("const x = 1;█\n", language="javascript")
     context = PostprocessContext.for_cursor(cursor, "line")
