@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,14 @@ def edit(neovim: str, tmp_path: Path, text: str):
     return neovim_editing(neovim, path, server, REPO, tmp_path), path, stats
 
 
+def wait_for_stats(stats: Path, timeout_s: float = 20.0) -> None:
+    """Neovim runs the accept command without waiting for its answer: keep the session open
+    (so the server keeps running) until the server has saved what it counted, or give up."""
+    deadline = time.monotonic() + timeout_s
+    while not stats.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def accepted_characters(stats: Path) -> int | None:
     if not stats.exists():
         return None
@@ -64,6 +73,8 @@ def test_a_multi_line_suggestion_is_written_whole_or_as_its_first_line(neovim, t
         session.complete_and_accept()
         session.write()
         current = session.current
+        if current:
+            wait_for_stats(stats)
     data = path.read_bytes()
     assert b"\x00" not in data
     if current:  # snippets: the whole block, indented as the model wrote it
@@ -80,6 +91,8 @@ def test_a_single_line_suggestion_with_spaces_is_inserted_whole(neovim, tmp_path
         session.complete_and_accept()
         session.write()
         current = session.current
+        if current:
+            wait_for_stats(stats)
     assert path.read_bytes() == b"total = price * count\n"
     if current:
         assert accepted_characters(stats) == len("price * count")
