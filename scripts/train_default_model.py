@@ -1,6 +1,6 @@
 """Train codegend's embedded default models, `builtin:tiny-py` and `builtin:tiny-web`.
 
-One command from a clean checkout (after `pip install -e '.[dev,bench,train]'` and, for the
+One command from a clean checkout (after `pip install -e '.[dev,bench]'` and, for the
 web model, `npm ci` in extension/) reproduces a shipped model:
 
     python scripts/train_default_model.py --model tiny-py
