@@ -45,6 +45,7 @@ class CompletionRequest:
     # A prefetch (the suggestion that would follow accepting the one shown): served only
     # when no other request waits, and preempted by any that comes.
     background: bool = False
+    document_start: bool = False  # the prefix begins at the start of the document
 
 
 @dataclass(frozen=True)

@@ -347,7 +347,7 @@ def _prompt(request: CompletionRequest) -> PromptParts:
     """What the engine fits to the model's budget. The suffix goes to every model: one with
     a fill-in-the-middle template sees it in its prompt, and prompt lookup drafts from it
     either way (``fit_prompt`` leaves it out of a prefix-only prompt)."""
-    return PromptParts(request.prefix, request.suffix, request.context)
+    return PromptParts(request.prefix, request.suffix, request.context, request.document_start)
 
 
 def _reason(entry: LoadedModel) -> str:

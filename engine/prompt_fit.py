@@ -9,7 +9,11 @@ the model sees within ``budget`` tokens and lays them out as token ids:
 * the prefix gets the rest: the whole lines nearest the cursor (one line longer than the
   budget is cut at a token boundary instead);
 * when the whole prefix fits and at least ``MIN_CONTEXT_TOKENS`` remain, context pieces go
-  before it, the first piece (the most important) nearest the prefix, as many as fit.
+  before it, the first piece (the most important) nearest the prefix, as many as fit;
+* a prefix-only prompt holding a whole prefix that begins its document (and nothing before
+  it) starts with the document separator (the tokenizer's bos, ``<|endoftext|>`` for
+  CodeGen), as files were packed in training: without it a model sees a short file as the
+  middle of something and degenerates (tiny-py completes ``import`` with ``import`` again).
 
 Everything is a pure function of the request's text, so the same document state always gives
 the same prompt, whatever was asked before. Cuts fall on line boundaries found through the
@@ -64,6 +68,8 @@ def fit_prompt(
         prefix, prefix_ids, pieces = _with_context(parts.context, prefix, prefix_ids,
                                                    tokenizer, prefix_budget)
     if not use_fim:
+        if whole and parts.document_start and not pieces and len(prefix_ids) < prefix_budget:
+            prefix_ids = [tokenizer.bos_token_id, *prefix_ids]
         return FittedPrompt(prefix_ids, None, len(parts.prefix) if whole else len(prefix), 0,
                             pieces)
     assert template is not None

@@ -135,6 +135,9 @@ class PromptParts:
     # Other context (labelled snippets of other open documents), most important first; put
     # before the prefix only when the whole prefix fits and budget remains.
     context: tuple[str, ...] = ()
+    # The prefix begins at the start of its document: a prompt holding all of it starts with
+    # the document separator, as every file did in training (short files complete far better).
+    document_start: bool = False
 
 
 class TextGenerator(Protocol):

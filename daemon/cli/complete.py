@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     generator = load_generator(spec)
     try:
         # A model with a fill-in-the-middle template sees the code after the position too.
-        for token in generator.generate(PromptParts(prefix, suffix), params):
+        parts = PromptParts(prefix, suffix, document_start=True)  # a whole file's start
+        for token in generator.generate(parts, params):
             sys.stdout.write(token.text)
             sys.stdout.flush()
     finally:

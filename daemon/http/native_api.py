@@ -70,6 +70,7 @@ class NativeCompletionBody(BaseModel):
     context: Annotated[list[Text], Field(max_length=16)] = Field(default_factory=list)
     top_logprobs: int = Field(default=0, ge=0, le=5)
     background: bool = False
+    document_start: bool = False
     stream: bool = False
 
     def request(self) -> CompletionRequest:

@@ -111,6 +111,7 @@ async def run_pipeline(
         model=model_override,
         token_healing=True,  # the cursor often sits after a space or inside a word
         background=background,
+        document_start=prompt.whole_prefix,
     )
     watcher = StreamingStop(rule, watch=mode == "block")
     tokens = 0

@@ -69,6 +69,27 @@ def test_without_a_suffix_even_a_fim_model_continues_the_prefix(tokenizer):
     assert fitted.ids == tokenizer.encode(PREFIX) and fitted.template is None
 
 
+def test_a_whole_document_start_begins_with_the_separator_as_in_training(tokenizer):
+    template = fim_template_for(tokenizer.added_tokens)
+    bos = tokenizer.bos_token_id
+    start = fit_prompt(PromptParts(PREFIX, document_start=True), tokenizer, 200, template)
+    assert start.ids == [bos, *tokenizer.encode(PREFIX)]
+    # Cut to the budget, the prompt no longer starts the document: no separator.
+    cut = fit_prompt(PromptParts(LONG, document_start=True), tokenizer, 60, template)
+    assert cut.ids[0] != bos and len(cut.ids) <= 60
+    # Exactly at the budget there is no room for it; context pieces come before the prefix.
+    exact = len(tokenizer.encode(PREFIX))
+    assert fit_prompt(PromptParts(PREFIX, document_start=True), tokenizer, exact,
+                      template).ids == tokenizer.encode(PREFIX)
+    with_context = fit_prompt(PromptParts(PREFIX, context=("# from b.py\nx = 1\n",),
+                                          document_start=True), tokenizer, 200, template)
+    assert bos not in with_context.ids[:1]
+    if template is not None:  # a fill-in-the-middle layout keeps its own start
+        infill = fit_prompt(PromptParts(PREFIX, SUFFIX, document_start=True), tokenizer, 200,
+                            template)
+        assert infill.ids == _by_hand(tokenizer, template.name, PREFIX, SUFFIX)
+
+
 def test_the_cut_keeps_whole_lines_within_the_budget(tokenizer):
     template = fim_template_for(tokenizer.added_tokens)
     parts = PromptParts(LONG + "x = ", LONG)
