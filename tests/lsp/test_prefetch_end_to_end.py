@@ -14,6 +14,9 @@ from tests.lsp.helpers import custom_request, inline_completion, insert_text, op
 from tests.lsp.test_completion_end_to_end import UNPARSED, session_counters, utf16_length
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+# The tiny random model writes gibberish, and what an editor inserts ends at its first control
+# character: these documents are ones whose suggestion and follow-up both have text before one
+# (greedy and seeded, so they stay so until the tiny model or the prompt layout changes).
 
 
 async def prefetched_at_least(client, count: int, timeout_s: float = 60.0) -> None:
@@ -25,7 +28,7 @@ async def prefetched_at_least(client, count: int, timeout_s: float = 60.0) -> No
 
 async def test_tab_brings_the_next_suggestion_from_the_prefetch(lsp) -> None:
     uri = "file:///work/project/prefetch.txt"
-    text = "notes: "
+    text = "idea: "
     open_document(lsp, uri, text + "\n", language=UNPARSED)
     start = await session_counters(lsp)
     (shown,) = await inline_completion(lsp, uri, 0, len(text), invoked=False)
@@ -49,7 +52,7 @@ async def test_tab_brings_the_next_suggestion_from_the_prefetch(lsp) -> None:
 
 async def test_tab_right_after_the_suggestion_waits_for_its_prefetch(lsp) -> None:
     uri = "file:///work/project/quick.txt"
-    text = "todo: "
+    text = "items: "
     open_document(lsp, uri, text + "\n", language=UNPARSED)
     (shown,) = await inline_completion(lsp, uri, 0, len(text), invoked=False)
     before = await session_counters(lsp)
