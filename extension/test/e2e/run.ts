@@ -296,6 +296,25 @@ const badConfigPath: Scenario = {
   },
 };
 
+// The built-in config routes no model to Rust: opening a Rust file says so, quietly.
+const unroutedLanguage: Scenario = {
+  name: "unrouted-language",
+  needsServer: true,
+  run: (context) => {
+    const folder = workspace(context.root, "rust", serverSettings(context),
+      { "main.rs": "fn main() {\n    let total = 0;\n}\n" });
+    return withPage(context, folder, "unrouted-language", async (page) => {
+      await openFile(page, "main.rs", "fn main() {");
+      const label = await waitForStatus(page, /off for rust|error|crashed|not found/, READY_TIMEOUT_MS);
+      if (label !== "codegend ready, off for rust") {
+        throw new Error(`expected the status to say completions are off for rust, got: ${label}`);
+      }
+      await page.screenshot({ path: join(ARTIFACTS, "e2e-unrouted-language.png") });
+      return { result: "pass", detail: `status "${label}"` };
+    });
+  },
+};
+
 const noPython: Scenario = {
   name: "workspace-without-python",
   needsServer: true,
@@ -391,7 +410,8 @@ async function main(): Promise<number> {
     });
     const context: Context = { browser, codeServer, root, codegend };
     const only = process.env.E2E_ONLY?.split(",");
-    for (const scenario of [notFound, pythonWithoutCodegend, crashing, ghostTextScenario, badConfigPath, noPython]) {
+    for (const scenario of [notFound, pythonWithoutCodegend, crashing, ghostTextScenario, badConfigPath, unroutedLanguage,
+      noPython]) {
       if (only !== undefined && !only.includes(scenario.name)) {
         continue;
       }
