@@ -42,13 +42,15 @@ class EngineStatus:
 
 
 def served_languages(models: list[ModelStatus]) -> tuple[str, ...] | None:
-    """The languages some model is routed for; None when a fallback route serves them all
-    (or the models name none, as a test's fake may)."""
+    """The languages some model is routed for, as the LSP ids editors send (routes match
+    them case-insensitively); None when a fallback route serves them all (or the models name
+    none, as a test's fake may)."""
     found: list[str] = []
     for model in models:
         if "*" in model.languages:
             return None
-        found.extend(language for language in model.languages if language not in found)
+        found.extend(language.lower() for language in model.languages
+                     if language.lower() not in found)
     return tuple(found) or None
 
 

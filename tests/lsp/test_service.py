@@ -224,7 +224,7 @@ async def test_a_suggestion_the_model_is_unsure_of_is_hidden_unless_asked_for() 
 
 async def test_a_language_no_model_serves_is_quiet_and_the_status_lists_the_served_ones() -> None:
     client = ScriptedClient(answers={"fn main() {": "println!()", "total =": "price"},
-                            languages=("python", "vue"))
+                            languages=("python", "Vue"))  # routes match ignoring case
     service, published = await _service(client)
     await service.connection.refresh()
     rust = CursorContext.from_marked_text("fn main() {█", uri="file:///w/main.rs",
