@@ -33,26 +33,28 @@ SUFFIX_BUDGET = 128  # tokens of the suffix an infill prompt keeps
 MID_LINE_TRIGGERS = ("=", "(")
 TASK_SHARE = {"line start": 0.4, "after =": 0.2, "after (": 0.2, "infill": 0.2}
 
+# No prompt ends with a space: without token healing (which the product does) a model
+# given a lone trailing space continues from an unusual token.
 SAMPLE_PROMPTS = {
     "python": (
         "def __init__(self",
-        "import ",
+        "import",
         "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
         "    def push(self, item):\n",
         "for i in range(",
-        "if __name__ == ",
+        "if __name__ ==",
         "def read_lines(path):\n    with open(path) as f:\n",
-        "try:\n    value = int(text)\nexcept ",
+        "try:\n    value = int(text)\nexcept",
         "def load_tasks(path):\n",
     ),
     "web": (
         "function add(a, b) {\n",
-        "import { readFile } from ",
-        "const items = [];\nfor (let i = 0; i < ",
+        "import { readFile } from",
+        "const items = [];\nfor (let i = 0; i <",
         "export class Stack {\n  constructor() {\n",
-        "async function fetchJson(url) {\n  const response = await ",
+        "async function fetchJson(url) {\n  const response = await",
         "interface User {\n  id: number;\n",
-        "module.exports = ",
+        "module.exports =",
     ),
 }
 
