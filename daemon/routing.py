@@ -14,6 +14,15 @@ from pathlib import PurePath
 from codegend.daemon.client_api import NoRoute
 from codegend.daemon.config import DaemonConfig, RouteConfig
 
+# The LSP language id of a file, by suffix, for the languages the built-in models serve: for
+# callers that have a file but no editor to name its language (the command line, benches).
+LANGUAGE_OF_SUFFIX = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascriptreact",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "typescriptreact",
+    ".vue": "vue",
+}
+
 
 def route_matches(route: RouteConfig, language: str, path: str | None) -> bool:
     if route.languages and language.lower() not in (lang.lower() for lang in route.languages):

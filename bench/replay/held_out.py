@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from codegend.daemon.routing import LANGUAGE_OF_SUFFIX
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_PACKAGES = ("click", "rich", "httpx", "werkzeug", "jinja2", "pyparsing", "attrs", "h11")
 JS_SOURCES: dict[str, tuple[str, ...]] = {  # package -> its source folders or files
@@ -25,8 +27,8 @@ JS_SOURCES: dict[str, tuple[str, ...]] = {  # package -> its source folders or f
     "cheerio": ("src",),
     "cockatiel": ("dist/esm",),
 }
-LANGUAGE_OF = {".py": "python", ".js": "javascript", ".mjs": "javascript",
-               ".cjs": "javascript", ".ts": "typescript", ".mts": "typescript"}
+# The files a replay types (their language ids from the routing's table).
+REPLAYED_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".mts")
 # Generated tables, not code anyone types.
 DATA_MODULES = ("_emoji_codes", "_unicode_data", "_cell_widths", "_spinners", "_palettes")
 MAX_FILE_BYTES = 150_000
@@ -60,7 +62,7 @@ class Stretch:
 def _skipped(path: Path, base: Path) -> bool:
     parts = set(path.relative_to(base).parts)
     return (
-        path.suffix not in LANGUAGE_OF
+        path.suffix not in REPLAYED_SUFFIXES
         or path.name.endswith((".d.ts", ".d.mts", ".min.js", ".test.js", ".spec.ts"))
         or bool(parts & {"tests", "test", "__tests__", "node_modules"})
         or any(name in part for part in parts for name in DATA_MODULES)
@@ -111,7 +113,7 @@ def pick_stretches(
         if not files:
             raise SystemExit(f"no source files found for the held-out package {package}")
         path = rng.choice(files)
-        language = LANGUAGE_OF[path.suffix]
+        language = LANGUAGE_OF_SUFFIX[path.suffix]
         lines = path.read_text(encoding="utf-8").splitlines(True)
         starts = [i for i in range(len(lines) // 5, len(lines) - 1)
                   if _starts_statement(lines, i, language)]

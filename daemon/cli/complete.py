@@ -13,13 +13,6 @@ from codegend.engine.errors import CodegendError
 from codegend.engine.model_spec import BACKENDS
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
-# The LSP language id of a file, by suffix, for the languages the built-in models serve.
-LANGUAGE_OF_SUFFIX = {
-    ".py": "python", ".pyi": "python",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascriptreact",
-    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "typescriptreact",
-    ".vue": "vue",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +92,7 @@ def split_at(text: str, line: int | None, column: int | None, where: str) -> tup
 def builtin_model_for(path: Path) -> str:
     """The built-in model the default config routes ``path``'s language to."""
     from codegend.daemon.config import default_config
-    from codegend.daemon.routing import pick_model
+    from codegend.daemon.routing import LANGUAGE_OF_SUFFIX, pick_model
 
     language = LANGUAGE_OF_SUFFIX.get(path.suffix.lower())
     if language is None:
