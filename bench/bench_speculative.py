@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codegend.daemon.routing import LANGUAGE_OF_SUFFIX  # noqa: E402
 from codegend.engine.generate import StepperGenerator  # noqa: E402
 from codegend.engine.loader import load_generator  # noqa: E402
 from codegend.engine.model_spec import ModelSpec  # noqa: E402
@@ -85,8 +86,8 @@ def replay_requests(paths: list[Path], count: int, burst: int, seed: int = 0) ->
         for start in starts:
             for cut in range(start, start + burst):
                 prefix = text[:cut]
-                cursor = CursorContext.from_marked_text(prefix + "█", "python",
-                                                        path=str(path))
+                language = LANGUAGE_OF_SUFFIX.get(path.suffix, "python")
+                cursor = CursorContext.from_marked_text(prefix + "█", language, path=str(path))
                 requests.append(Request(path, prefix, choose_mode(cursor, "auto"),
                                         cursor.line_prefix))
     return requests

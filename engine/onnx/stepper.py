@@ -56,6 +56,12 @@ def create_session(model_path: Path, device: str = "cpu", threads: int | None = 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1
+    # The pool's workers spin while a run needs them, not after it: an idle spinner holds a
+    # core that the daemon's other model (or the editor) then runs without. On 2 cores,
+    # with requests alternating between tiny-py and tiny-web, spinning made decoding take
+    # 1.5x as long per token and the first token come 1.3x as late; one model alone is as
+    # fast either way (bench/bench_spinning.py).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3  # errors only; ORT's warnings are noise for users
     providers: list = ["CPUExecutionProvider"]
     if device in ("cuda", "auto"):
